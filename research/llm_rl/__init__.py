@@ -1,0 +1,1 @@
+"""research.llm_rl."""

@@ -1,0 +1,134 @@
+"""Checks a launch command line before absl parses it, so mistakes cost one clear line.
+
+`ml_collections.config_flags` reports an unknown `--config.field`, a bad value or a config error
+with a raw traceback; `check_command_line` catches those first and raises `ConfigError` naming
+the flag and what is allowed. It receives argv; it reads no flags itself.
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib.util
+import pathlib
+
+import ml_collections
+
+from research.runtime.errors import ConfigError
+
+DEFAULT_CONFIG = "configs/gridworld_td.py"
+
+
+def split_config_arg(value: str) -> tuple[str, str]:
+  """'configs/x.py:smoke' -> ('configs/x.py', 'smoke')."""
+  path, _, variant = value.partition(":")
+  return path, variant
+
+
+def load_config(value: str) -> ml_collections.ConfigDict:
+  """Loads `path[:variant]` the way config_flags does, with one-line errors."""
+  path, variant = split_config_arg(value)
+  file = pathlib.Path(path)
+  if not file.is_file():
+    known = sorted(p.name for p in pathlib.Path("configs").glob("*.py") if p.name[0] != "_")
+    raise ConfigError(f"--config: no such file '{path}'"
+                      + (f"; configs: {', '.join(known)}" if known else ""))
+  spec = importlib.util.spec_from_file_location(f"_config_{file.stem}", file)
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  if not hasattr(module, "get_config"):
+    raise ConfigError(f"--config: '{path}' has no get_config(arg)")
+  return module.get_config(variant) if variant else module.get_config()
+
+
+def _flag_value(argv: list[str], name: str) -> tuple[str | None, list[tuple[str, str]]]:
+  """The value of --name (last wins) and the `--name.field=value` overrides, in order."""
+  value, overrides = None, []
+  i = 0
+  while i < len(argv):
+    arg = argv[i]
+    if arg.startswith(f"--{name}=") or arg == f"--{name}":
+      value = arg.split("=", 1)[1] if "=" in arg else (argv[i + 1] if i + 1 < len(argv) else "")
+      i += 1 if "=" in arg else 2
+      continue
+    if arg.startswith(f"--{name}."):
+      field, eq, text = arg[len(name) + 3:].partition("=")
+      if not eq:
+        text = argv[i + 1] if i + 1 < len(argv) else ""
+        i += 1
+      overrides.append((field, text))
+    i += 1
+  return value, overrides
+
+
+def parse_value(field: str, text: str, default):
+  """Parses an override string as the type of the field's current value."""
+  if isinstance(default, bool):
+    if text.lower() in ("true", "1", "yes"):
+      return True
+    if text.lower() in ("false", "0", "no"):
+      return False
+    raise ConfigError(f"--config.{field}: '{text}' is not a bool (true or false)")
+  if isinstance(default, int):
+    try:
+      return int(text)
+    except ValueError:
+      raise ConfigError(f"--config.{field}: '{text}' is not an integer") from None
+  if isinstance(default, float):
+    try:
+      return float(text)
+    except ValueError:
+      raise ConfigError(f"--config.{field}: '{text}' is not a number") from None
+  if isinstance(default, (tuple, list)):
+    try:
+      value = ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+      raise ConfigError(f"--config.{field}: '{text}' is not a tuple literal like (1, 2)") from None
+    return tuple(value) if isinstance(value, (tuple, list)) else (value,)
+  return text
+
+
+def _get(config: ml_collections.ConfigDict, field: str):
+  node = config
+  parts = field.split(".")
+  for depth, part in enumerate(parts):
+    if not isinstance(node, ml_collections.ConfigDict) or part not in node:
+      where = ".".join(parts[:depth]) or "config"
+      allowed = ", ".join(sorted(node.keys())) if isinstance(node, ml_collections.ConfigDict) else ""
+      raise ConfigError(f"--config.{field}: unknown field '{part}' in {where}"
+                        + (f"; fields: {allowed}" if allowed else ""))
+    node = node[part]
+  return node
+
+
+def config_argument(argv: list[str]) -> str:
+  """The --config value of a command line ('path[:variant]'), or the default."""
+  return _flag_value(argv[1:], "config")[0] or DEFAULT_CONFIG
+
+
+def default_workdir(config_argument: str) -> str:
+  """runs/<config name>/<variant or 'default'>."""
+  path, variant = split_config_arg(config_argument)
+  name = pathlib.Path(path).stem
+  return str(pathlib.Path("runs") / name / (variant.replace(",", "+") or "default"))
+
+
+def check_command_line(argv: list[str]) -> ml_collections.ConfigDict:
+  """Validates --config and every --config.field=value; returns the overridden config.
+
+  Raises:
+    ConfigError: with one line naming the flag or field and what is allowed.
+  """
+  value, overrides = _flag_value(argv[1:], "config")
+  config = load_config(value or DEFAULT_CONFIG)
+  config = ml_collections.ConfigDict(config)  # a copy we may modify
+  for field, text in overrides:
+    default = _get(config, field)
+    if isinstance(default, ml_collections.ConfigDict):
+      raise ConfigError(f"--config.{field}: is a group of fields; set one of: "
+                        + ", ".join(sorted(default.keys())))
+    if isinstance(default, ml_collections.FieldReference) or default is None:
+      continue
+    parsed = parse_value(field, text, default)
+    parent, _, leaf = field.rpartition(".")
+    (_get(config, parent) if parent else config)[leaf] = parsed
+  return config

@@ -1,0 +1,233 @@
+"""`run`: one code path for every experiment (DESIGN.md, "How a run flows")."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import pathlib
+import signal
+import sys
+import time
+from typing import Any, NamedTuple
+
+import jax
+import numpy as np
+
+from research.runtime import devices, outputs
+from research.runtime.checkpoint import Checkpointer, abstract_like
+from research.runtime.errors import ConfigError, NonFiniteError
+from research.runtime.experiment import Experiment, RunInfo
+from research.runtime.members import build_members, pad, padded_size
+from research.runtime.report import Report, markdown_table
+
+
+class RunResult(NamedTuple):
+  """What `run` returns: the report (None when preempted), the status and timings."""
+
+  report: Report | None
+  status: str                 # "completed" | "preempted"
+  info: RunInfo
+
+
+def setup_compilation_cache(cache_dir: str | os.PathLike | None) -> None:
+  """Turns on JAX's persistent compilation cache so a second launch of a config starts fast."""
+  if not cache_dir:
+    return
+  pathlib.Path(cache_dir).expanduser().mkdir(parents=True, exist_ok=True)
+  jax.config.update("jax_compilation_cache_dir", str(pathlib.Path(cache_dir).expanduser()))
+  jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+  jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+
+
+class _Preemption:
+  """Turns SIGTERM into a flag checked between chunks (the handler does nothing else)."""
+
+  def __init__(self):
+    self.requested = False
+    self._previous = None
+
+  def __enter__(self):
+    with contextlib.suppress(ValueError):  # not the main thread: no handler
+      self._previous = signal.signal(signal.SIGTERM, self._handle)
+    return self
+
+  def _handle(self, signum, frame):
+    del signum, frame
+    self.requested = True
+
+  def __exit__(self, *exc):
+    if self._previous is not None:
+      signal.signal(signal.SIGTERM, self._previous)
+
+
+def _member_keys(seed: int, seed_index):
+  return jax.vmap(lambda i: jax.random.fold_in(jax.random.key(seed), i))(seed_index)
+
+
+def run(experiment: Experiment, config, workdir, *, progress: bool = True,
+        echo=print) -> RunResult:
+  """Runs an experiment over all members, resuming from the work directory's latest checkpoint.
+
+  Args:
+    experiment: what `experiments.<name>.make(config)` returned.
+    config: the (locked) ConfigDict; common fields as in `research.runtime.config.base_config`.
+    workdir: where config.json, metrics.jsonl, checkpoints/, results and plots go.
+    progress: show a progress bar (process 0 only).
+    echo: where one-line status messages go.
+  """
+  workdir = pathlib.Path(workdir)
+  primary = devices.is_primary()
+  if primary:
+    workdir.mkdir(parents=True, exist_ok=True)
+    outputs.write_config(workdir, config)
+  if experiment.num_chunks < 1:
+    raise ConfigError(f"the experiment has num_chunks={experiment.num_chunks}; needs ≥ 1")
+
+  members = build_members(num_seeds=config.num_seeds, defaults=dict(experiment.hparams),
+                          sweep=config.get("sweep", ""))
+  num_members = members.num_members
+  sharding = devices.seed_sharding()
+  size = padded_size(num_members, jax.device_count())
+  seed_index = devices.put_members(pad(members.seed_index.astype(np.uint32), size), sharding)
+  hparams = {k: devices.put_members(pad(v, size), sharding) for k, v in members.hparams.items()}
+
+  seed = int(config.seed)
+  init_all = jax.jit(lambda i, h: jax.vmap(experiment.init)(_member_keys(seed, i), h),
+                     out_shardings=sharding)
+  step_all = jax.jit(jax.vmap(experiment.step), donate_argnums=0, out_shardings=sharding)
+
+  t0 = time.perf_counter()
+  init_compiled = init_all.lower(seed_index, hparams).compile()
+  state_shape = jax.eval_shape(init_all, seed_index, hparams)
+  state_abstract = jax.tree.map(
+      lambda s: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=sharding), state_shape)
+  step_compiled = step_all.lower(state_abstract).compile()
+  compile_seconds = time.perf_counter() - t0
+
+  _, metrics_shape = jax.eval_shape(jax.vmap(experiment.step), state_abstract)
+  num_chunks = experiment.num_chunks
+  history = {name: np.full((num_chunks, num_members, *s.shape[1:]), np.nan,
+                           np.float64 if np.issubdtype(s.dtype, np.floating) else s.dtype)
+             for name, s in metrics_shape.items()}
+
+  state = init_compiled(seed_index, hparams)
+  checkpointer = Checkpointer(workdir / "checkpoints", every=int(config.checkpoint_every),
+                              keep=int(config.keep_checkpoints))
+  start, restored = checkpointer.restore_latest(
+      {"state": abstract_like(state), "history": history, "chunk": np.asarray(0)})
+  if restored is not None:
+    if start > num_chunks:
+      raise ConfigError(f"{workdir} holds a checkpoint at chunk {start} but the config asks for "
+                        f"{num_chunks} chunks; use another --workdir")
+    state = restored["state"]
+    for name, rows in restored["history"].items():  # a longer run of the same config: extend
+      history[name][: min(len(rows), num_chunks)] = rows[:num_chunks]
+    echo(f"resumed from checkpoint at chunk {start}/{num_chunks} in {workdir}")
+  echo(f"{num_members} members ({len(members.points)} sweep points × {members.num_seeds} seeds) "
+       f"on {jax.device_count()} device(s), {jax.process_count()} process(es); "
+       f"compiled in {compile_seconds:.2f} s")
+
+  writer = outputs.MetricsWriter(workdir, start_chunk=start,
+                                 tensorboard=bool(config.get("tensorboard", True))) if primary else None
+  bar = _progress_bar(progress and primary, num_chunks, start)
+  run_seconds, status = 0.0, "completed"
+  try:
+    with _Preemption() as preemption:
+      for chunk in range(start, num_chunks):
+        t = time.perf_counter()
+        state, metrics = step_compiled(state)
+        metrics = {k: np.asarray(v)[:num_members] for k, v in devices.to_host(metrics).items()}
+        elapsed = time.perf_counter() - t
+        run_seconds += elapsed
+        for name, value in metrics.items():
+          history[name][chunk] = value
+        if writer is not None:
+          _log(writer, experiment, members, chunk, metrics)
+        if config.get("nan_guard", True):
+          _check_finite(metrics, members, chunk, checkpointer)
+        preempted = devices.any_process(preemption.requested)
+        if checkpointer.should_save(chunk + 1, num_chunks) or preempted:
+          checkpointer.save(chunk + 1, {"state": state, "history": history,
+                                        "chunk": np.asarray(chunk + 1)})
+        if bar is not None:
+          bar.update(1)
+          bar.set_postfix_str(_throughput(experiment, num_members, elapsed))
+        if preempted:
+          status = "preempted"
+          checkpointer.wait()
+          echo(f"preempted (SIGTERM): saved chunk {chunk + 1}/{num_chunks}; "
+               "rerun the same command to resume")
+          break
+  finally:
+    if bar is not None:
+      bar.close()
+    if writer is not None:
+      writer.close()
+    checkpointer.close()
+
+  info = RunInfo(config, members, jax.device_count(), jax.process_count(), compile_seconds,
+                 run_seconds, num_chunks - start if status == "completed" else 0)
+  if status != "completed":
+    return RunResult(None, status, info)
+  finalize = jax.jit(lambda s: _key_data(jax.vmap(experiment.finalize or (lambda x: x))(s)))
+  final = jax.tree.map(lambda x: np.asarray(x)[:num_members], devices.to_host(finalize(state)))
+  report = experiment.report(final, history, info)
+  if primary:
+    outputs.write_report(workdir, report)
+    for table in report.tables:
+      echo(markdown_table(table) + "\n")
+    echo(f"results in {workdir}/results.md")
+  return RunResult(report, status, info)
+
+
+def _key_data(tree):
+  """PRNG key arrays as their raw uint32 data (NumPy cannot hold typed keys)."""
+  is_key = lambda x: jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key)
+  return jax.tree.map(lambda x: jax.random.key_data(x) if is_key(x) else x, tree)
+
+
+def _log(writer, experiment, members, chunk, metrics) -> None:
+  step = (chunk + 1) * max(experiment.updates_per_chunk, 1)
+  scalars = {}
+  for name, value in metrics.items():
+    per_member = value.reshape(len(value), -1).mean(axis=1) if value.ndim > 1 else value
+    if len(members.points) > 1:
+      for p in range(len(members.points)):
+        scalars[f"{name}/{members.point_label(p)}"] = float(
+            per_member[members.point_index == p].mean())
+    else:
+      scalars[name] = float(per_member.mean())
+  values = metrics if experiment.log_members else {k: float(v.mean()) for k, v in metrics.items()}
+  writer.write(chunk, step, values, scalars)
+
+
+def _check_finite(metrics, members, chunk, checkpointer) -> None:
+  for name, value in metrics.items():
+    if not np.issubdtype(value.dtype, np.floating):
+      continue
+    finite = np.isfinite(value.reshape(len(value), -1)).all(axis=1)
+    if not finite.all():
+      bad = int(np.argmin(finite))
+      checkpointer.wait()
+      raise NonFiniteError(f"non-finite metric '{name}' for {members.describe(bad)} at chunk "
+                           f"{chunk}; metrics up to it are in metrics.jsonl, the last good "
+                           "checkpoint is kept")
+
+
+def _throughput(experiment, num_members, seconds) -> str:
+  seconds = max(seconds, 1e-9)
+  parts = []
+  if experiment.updates_per_chunk:
+    parts.append(f"{experiment.updates_per_chunk * num_members / seconds:,.0f} updates/s")
+  if experiment.env_steps_per_chunk:
+    parts.append(f"{experiment.env_steps_per_chunk * num_members / seconds:,.0f} env steps/s")
+  return ", ".join(parts)
+
+
+def _progress_bar(enabled: bool, total: int, initial: int) -> Any:
+  if not enabled:
+    return None
+  from tqdm import tqdm
+
+  return tqdm(total=total, initial=initial, unit="chunk", file=sys.stderr, dynamic_ncols=True,
+              mininterval=0.5)

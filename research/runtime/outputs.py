@@ -1,0 +1,130 @@
+"""Everything the runtime writes into the work directory (process 0 only).
+
+`config.json`, `metrics.jsonl` (one line per chunk), TensorBoard events (tensorboardX, no
+TensorFlow needed), `results.md`, `results.csv` (the first table; further tables as
+`results_<name>.csv`) and one PNG per plot.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import pathlib
+import re
+
+import numpy as np
+
+from research.runtime.report import Plot, Report, Table, markdown_table
+
+
+def write_config(workdir: pathlib.Path, config) -> None:
+  (workdir / "config.json").write_text(config.to_json_best_effort(indent=2, sort_keys=True) + "\n")
+
+
+class MetricsWriter:
+  """Appends one JSON line per chunk to `metrics.jsonl` and scalars to TensorBoard.
+
+  On resume from chunk `start`, lines for chunks ≥ `start` (written after the checkpoint that is
+  being resumed) are dropped first, so the file always matches the restored history.
+  """
+
+  def __init__(self, workdir: pathlib.Path, *, start_chunk: int, tensorboard: bool = True):
+    self.path = workdir / "metrics.jsonl"
+    if self.path.exists():
+      kept = [line for line in self.path.read_text().splitlines()
+              if line.strip() and json.loads(line)["chunk"] < start_chunk]
+      self.path.write_text("".join(line + "\n" for line in kept))
+    self.file = self.path.open("a")
+    self.tb = None
+    if tensorboard:
+      from tensorboardX import SummaryWriter  # imported lazily: it is slow to import
+      self.tb = SummaryWriter(str(workdir / "tensorboard"), purge_step=start_chunk or None)
+
+  def write(self, chunk: int, step: int, values: dict, scalars: dict[str, float]) -> None:
+    """`values` go to the JSON line as they are (lists); `scalars` to TensorBoard at `step`."""
+    record = {"chunk": chunk, "step": step, **{k: _jsonable(v) for k, v in values.items()}}
+    self.file.write(json.dumps(record) + "\n")
+    self.file.flush()
+    if self.tb is not None:
+      for tag, value in scalars.items():
+        if math.isfinite(value):
+          self.tb.add_scalar(tag, value, step)
+
+  def close(self) -> None:
+    self.file.close()
+    if self.tb is not None:
+      self.tb.close()
+
+
+def _jsonable(value):
+  if isinstance(value, np.ndarray):
+    return _jsonable(value.tolist())
+  if isinstance(value, list):
+    return [_jsonable(v) for v in value]
+  if isinstance(value, float) and not math.isfinite(value):
+    return str(value)
+  if isinstance(value, np.generic):
+    return value.item()
+  return value
+
+
+def _slug(name: str) -> str:
+  return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("_").lower() or "table"
+
+
+def write_report(workdir: pathlib.Path, report: Report) -> list[pathlib.Path]:
+  """Writes results.md, results*.csv and the plots; returns the paths written."""
+  written = []
+  md = ["# Results", ""]
+  for table in report.tables:
+    md += [markdown_table(table), ""]
+  if report.notes:
+    md += [report.notes.strip(), ""]
+  for plot in report.plots:
+    md += [f"![{plot.title}]({plot.name}.png)", ""]
+  (workdir / "results.md").write_text("\n".join(md))
+  written.append(workdir / "results.md")
+  for i, table in enumerate(report.tables):
+    path = workdir / ("results.csv" if i == 0 else f"results_{_slug(table.name)}.csv")
+    _write_csv(path, table)
+    written.append(path)
+  for plot in report.plots:
+    path = workdir / f"{plot.name}.png"
+    render_plot(plot, path)
+    written.append(path)
+  return written
+
+
+def _write_csv(path: pathlib.Path, table: Table) -> None:
+  with path.open("w", newline="") as f:
+    writer = csv.writer(f)
+    writer.writerow(table.columns)
+    writer.writerows(table.rows)
+
+
+def render_plot(plot: Plot, path: pathlib.Path) -> None:
+  """Renders a `Plot` to PNG with matplotlib's Agg backend (no display needed)."""
+  import matplotlib
+
+  matplotlib.use("Agg")
+  import matplotlib.pyplot as plt
+
+  fig, ax = plt.subplots(figsize=(6.4, 4.2), dpi=110)
+  for s in plot.series:
+    x, y = np.asarray(s.x, dtype=float), np.asarray(s.y, dtype=float)
+    (line,) = ax.plot(x, y, label=s.label, lw=1.6)
+    if s.lo is not None and s.hi is not None:
+      ax.fill_between(x, np.asarray(s.lo, float), np.asarray(s.hi, float),
+                      color=line.get_color(), alpha=0.2, lw=0)
+  ax.set(title=plot.title, xlabel=plot.xlabel, ylabel=plot.ylabel)
+  if plot.logx:
+    ax.set_xscale("log")
+  if plot.logy:
+    ax.set_yscale("log")
+  ax.grid(alpha=0.3)
+  if len(plot.series) > 1:
+    ax.legend(fontsize=8)
+  fig.tight_layout()
+  fig.savefig(path)
+  plt.close(fig)
