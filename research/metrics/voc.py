@@ -60,9 +60,8 @@ def _is_concrete(x) -> bool:
   return not isinstance(x, jax.core.Tracer)
 
 
-def _pair_iou(a: chex.Array, b: chex.Array, pixel_inclusive: bool) -> chex.Array:
-  """IoU of boxes `a[..., 4]` and `b[..., 4]` (broadcast); 0 where the union is empty."""
-  off = 1.0 if pixel_inclusive else 0.0
+def _pair_iou(a: chex.Array, b: chex.Array, off) -> chex.Array:
+  """IoU of boxes `a[..., 4]` and `b[..., 4]` (broadcast), `off` added to sides; 0 if no union."""
   iw = jnp.maximum(jnp.minimum(a[..., 2], b[..., 2]) - jnp.maximum(a[..., 0], b[..., 0]) + off, 0.)
   ih = jnp.maximum(jnp.minimum(a[..., 3], b[..., 3]) - jnp.maximum(a[..., 1], b[..., 1]) + off, 0.)
   inter = iw * ih
@@ -73,20 +72,25 @@ def _pair_iou(a: chex.Array, b: chex.Array, pixel_inclusive: bool) -> chex.Array
   return jnp.where(positive, inter / jnp.where(positive, union, 1.), 0.)
 
 
-def _check_boxes(name: str, boxes) -> chex.Array:
-  boxes = jnp.asarray(boxes)
+def _float_dtype():
+  return jnp.dtype(jnp.result_type(float))  # float32, or float64 under jax_enable_x64
+
+
+def _check_boxes(name: str, boxes, xp=np):
+  """Checks [N, 4] boxes; `xp` is np for concrete inputs (values checked too), jnp when traced."""
+  boxes = xp.asarray(boxes)
   if boxes.ndim != 2 or boxes.shape[-1] != 4:
     raise ValueError(f"{name} must have shape [N, 4] ([x1, y1, x2, y2] rows), got {boxes.shape}.")
-  if not jnp.issubdtype(boxes.dtype, jnp.floating):
-    boxes = boxes.astype(jnp.result_type(float))
-  if _is_concrete(boxes):
-    b = np.asarray(boxes)
-    if not np.isfinite(b).all():
-      raise ValueError(f"{name} must be finite; row {int(np.argmin(np.isfinite(b).all(1)))} is not.")
-    bad = (b[:, 2] < b[:, 0]) | (b[:, 3] < b[:, 1])
+  boxes = boxes.astype(_float_dtype())
+  if xp is np:
+    finite = np.isfinite(boxes).all(axis=1)
+    if not finite.all():
+      raise ValueError(f"{name} must be finite; row {int(np.argmin(finite))} is not.")
+    bad = (boxes[:, 2] < boxes[:, 0]) | (boxes[:, 3] < boxes[:, 1])
     if bad.any():
       i = int(np.argmax(bad))
-      raise ValueError(f"{name} must satisfy x1 <= x2 and y1 <= y2; row {i} is {b[i].tolist()}.")
+      raise ValueError(f"{name} must satisfy x1 <= x2 and y1 <= y2; row {i} is "
+                       f"{boxes[i].tolist()}.")
   return boxes
 
 
@@ -113,9 +117,15 @@ def box_iou(boxes_a: chex.Array, boxes_b: chex.Array, *,
   Returns:
     [N, M] IoUs in [0, 1].
   """
-  boxes_a = _check_boxes("boxes_a", boxes_a)
-  boxes_b = _check_boxes("boxes_b", boxes_b)
-  return _pair_iou(boxes_a[:, None, :], boxes_b[None, :, :], pixel_inclusive)
+  xp = np if _is_concrete(boxes_a) and _is_concrete(boxes_b) else jnp
+  boxes_a = _check_boxes("boxes_a", boxes_a, xp)
+  boxes_b = _check_boxes("boxes_b", boxes_b, xp)
+  return _box_iou_core(boxes_a, boxes_b, 1. if pixel_inclusive else 0.)
+
+
+@jax.jit
+def _box_iou_core(boxes_a: chex.Array, boxes_b: chex.Array, offset) -> chex.Array:
+  return _pair_iou(boxes_a[:, None, :], boxes_b[None, :, :], offset)
 
 
 def voc_ap(recall: chex.Array, precision: chex.Array, *, method: str = "all_points") -> chex.Array:
@@ -147,16 +157,22 @@ def voc_ap(recall: chex.Array, precision: chex.Array, *, method: str = "all_poin
   """
   if method not in _METHODS:
     raise ValueError(f"method must be one of {_METHODS}, got {method!r}.")
-  recall = jnp.asarray(recall)
-  precision = jnp.asarray(precision)
+  xp = np if _is_concrete(recall) and _is_concrete(precision) else jnp
+  recall, precision = xp.asarray(recall), xp.asarray(precision)
   if recall.ndim != 1:
     raise ValueError(f"recall must have rank 1 ([K]), got shape {recall.shape}.")
   if precision.shape != recall.shape:
     raise ValueError(f"precision must have the shape of recall {recall.shape}, got "
                      f"{precision.shape}.")
-  dtype = jnp.result_type(recall, precision, float)
-  recall = recall.astype(dtype)
-  precision = precision.astype(dtype)
+  # Padding with (last recall, precision 0) changes neither AP and bounds recompiles.
+  size = _bucket(recall.shape[0])
+  recall = _pad(recall.astype(_float_dtype()), size, recall[-1] if recall.shape[0] else 0, xp)
+  return _voc_ap_core(recall, _pad(precision.astype(_float_dtype()), size, 0, xp), method=method)
+
+
+@functools.partial(jax.jit, static_argnames="method")
+def _voc_ap_core(recall: chex.Array, precision: chex.Array, *, method: str) -> chex.Array:
+  dtype = recall.dtype
   if method == "11_point":
     tol = 320 * jnp.finfo(dtype).eps
     grid = jnp.arange(11, dtype=dtype)
@@ -165,32 +181,35 @@ def voc_ap(recall: chex.Array, precision: chex.Array, *, method: str = "all_poin
     return jnp.sum(best) / 11
   mrec = jnp.concatenate([jnp.zeros(1, dtype), recall, jnp.ones(1, dtype)])
   mpre = jnp.concatenate([jnp.zeros(1, dtype), precision, jnp.zeros(1, dtype)])
-  envelope = lax.associative_scan(jnp.maximum, mpre, reverse=True)
+  envelope = _segmented_scan(jnp.maximum, mpre, (), reverse=True)
   return jnp.sum((mrec[1:] - mrec[:-1]) * envelope[1:])
 
 
-def _cumsum(x: chex.Array) -> chex.Array:
-  # jnp.cumsum lowers to an O(N^2) windowed reduction on XLA:CPU (STYLE.md); a parallel scan is not.
-  return lax.associative_scan(jnp.add, x)
+def _segmented_scan(op, x: chex.Array, segments, *, reverse: bool = False) -> chex.Array:
+  """Inclusive scan of `op` along axis 0 within runs of equal `segments` (a tuple of [N] keys).
+
+  `reverse=False` gives `op(x[start..k])`, `reverse=True` gives `op(x[k..end])`, for the run
+  containing `k` (runs must be contiguous). A Hillis-Steele doubling scan in a `fori_loop`:
+  log2(N) steps of O(N) work, exact, and cheap to compile (`lax.associative_scan` costs about a
+  second of compilation per call site on the CPU, `jnp.cumsum` half a second at N = 50k).
+  """
+  n = x.shape[0]
+  index = jnp.arange(n)
+  step_sign = 1 if reverse else -1
+
+  def body(step, y):
+    other = index + step_sign * 2 ** step
+    inside = (other >= 0) & (other < n)
+    other = jnp.clip(other, 0, n - 1)
+    for key in segments:
+      inside &= key[other] == key
+    inside = inside.reshape((n,) + (1,) * (x.ndim - 1))
+    return jnp.where(inside, op(y, y[other]), y)
+
+  return lax.fori_loop(0, max(n - 1, 1).bit_length(), body, x)
 
 
-def _cummax(x: chex.Array) -> chex.Array:
-  return lax.associative_scan(jnp.maximum, x)
-
-
-def _segmented_reverse_cummax(x: chex.Array, segment_end: chex.Array) -> chex.Array:
-  """`max(x[k:end_of_segment])` for every k; `segment_end[k]` marks the last index of a segment."""
-
-  def combine(a, b):  # `a` comes before `b` in the (reversed) scan order.
-    a_x, a_end = a
-    b_x, b_end = b
-    return jnp.where(b_end, b_x, jnp.maximum(a_x, b_x)), a_end | b_end
-
-  return lax.associative_scan(combine, (x, segment_end), reverse=True)[0]
-
-
-def _best_gt(det_boxes, det_labels, det_image_ids, gt_boxes, gt_labels, gt_image_ids,
-             pixel_inclusive):
+def _best_gt(det_boxes, det_labels, det_image_ids, gt_boxes, gt_labels, gt_image_ids, offset):
   """Each detection's best ground truth among those of its image and class (first on ties).
 
   GTs and detections are sorted together by (label, image, GT-before-detection), stably; the GTs
@@ -206,20 +225,20 @@ def _best_gt(det_boxes, det_labels, det_image_ids, gt_boxes, gt_labels, gt_image
   sorted_labels, sorted_images, sorted_is_det, source = lax.sort(
       (labels, images, is_det, jnp.arange(total, dtype=jnp.int32)), num_keys=3, is_stable=True)
   position = jnp.arange(total, dtype=jnp.int32)
-  new_group = jnp.concatenate([
-      jnp.ones(1, bool),
-      (sorted_labels[1:] != sorted_labels[:-1]) | (sorted_images[1:] != sorted_images[:-1])])
-  group_start = _cummax(jnp.where(new_group, position, 0))
-  gt_end = _cummax(jnp.where(sorted_is_det == 0, position + 1, 0))
+  # Running max within each (label, image) run of [-position, GT end]: -(run start) and the end
+  # of the run's GTs seen so far (GTs come first, so at a detection, all of its run's GTs).
+  scanned = _segmented_scan(
+      jnp.maximum, jnp.stack([-position, jnp.where(sorted_is_det == 0, position + 1, 0)], axis=1),
+      (sorted_labels, sorted_images))
   det_position = jnp.zeros(total, jnp.int32).at[source].set(position)[num_gt:]
-  lo = group_start[det_position]
-  count = jnp.maximum(gt_end[det_position] - lo, 0)
+  lo = -scanned[det_position, 0]
+  count = jnp.maximum(scanned[det_position, 1] - lo, 0)
 
   def body(j, carry):
     best_iou, best_gt = carry
     valid = j < count
     g = jnp.where(valid, source[jnp.minimum(lo + j, total - 1)], 0)
-    iou = _pair_iou(det_boxes, gt_boxes[g], pixel_inclusive)
+    iou = _pair_iou(det_boxes, gt_boxes[g], offset)
     better = valid & (iou > best_iou)  # strict: the first GT (input order) wins ties
     return jnp.where(better, iou, best_iou), jnp.where(better, g, best_gt)
 
@@ -228,15 +247,18 @@ def _best_gt(det_boxes, det_labels, det_image_ids, gt_boxes, gt_labels, gt_image
   return jnp.where(best_gt >= 0, best_iou, 0.), best_gt
 
 
-@functools.partial(jax.jit, static_argnames=("num_classes", "method", "pixel_inclusive"))
+@functools.partial(jax.jit, static_argnames="num_classes")
 def _voc_map_core(det_boxes, det_scores, det_labels, det_image_ids, gt_boxes, gt_labels,
-                  gt_image_ids, gt_difficult, iou_threshold, *, num_classes, method,
-                  pixel_inclusive):
-  """`voc_map` on validated arrays; padding rows carry labels >= num_classes and drop out."""
+                  gt_image_ids, gt_difficult, iou_threshold, offset, *, num_classes):
+  """`voc_map` on validated arrays, both AP methods; padded rows (labels >= C) drop out.
+
+  Options are traced, not static (`offset` is the pixel-inclusive 1 or 0), and both methods are
+  computed (a few ms), so one compilation per shape serves every option.
+  """
   num_det = det_labels.shape[0]
   dtype = det_boxes.dtype
   det_iou, det_gt = _best_gt(det_boxes, det_labels, det_image_ids, gt_boxes, gt_labels,
-                             gt_image_ids, pixel_inclusive)
+                             gt_image_ids, offset)
   npos = jax.ops.segment_sum((~gt_difficult).astype(jnp.int32), gt_labels, num_classes)
 
   # Rank per class: score descending, stable (-0.0 is made +0.0 so that it ties with 0.0).
@@ -259,87 +281,87 @@ def _voc_map_core(det_boxes, det_scores, det_labels, det_image_ids, gt_boxes, gt
   fp = ~tp & ~ignored
 
   # Cumulative counts within each class's run of the ranking.
-  tp_int, fp_int = tp.astype(jnp.int32), fp.astype(jnp.int32)
-  cum_tp, cum_fp = _cumsum(tp_int), _cumsum(fp_int)
-  new_class = jnp.concatenate([jnp.ones(1, bool), label[1:] != label[:-1]])
-  start = _cummax(jnp.where(new_class, rank, 0))
-  cum_tp = cum_tp - (cum_tp[start] - tp_int[start])
-  cum_fp = cum_fp - (cum_fp[start] - fp_int[start])
+  cum = _segmented_scan(jnp.add, jnp.stack([tp, fp], axis=1).astype(jnp.int32), (label,))
+  cum_tp, cum_fp = cum[:, 0], cum[:, 1]
   class_npos = npos[jnp.minimum(label, num_classes - 1)]
   recall = jnp.where(class_npos > 0, cum_tp / jnp.maximum(class_npos, 1), jnp.nan).astype(dtype)
   counted = cum_tp + cum_fp
   precision = jnp.where(counted > 0, cum_tp / jnp.maximum(counted, 1), 0.).astype(dtype)
 
-  if method == "all_points":
-    # Recall steps by 1/npos exactly at true positives, where the envelope is taken.
-    class_end = jnp.concatenate([label[1:] != label[:-1], jnp.ones(1, bool)])
-    envelope = _segmented_reverse_cummax(precision, class_end)
-    ap = jax.ops.segment_sum(jnp.where(tp, envelope, 0.), label, num_classes)
-    ap = ap / jnp.maximum(npos, 1)
-  else:
-    # r_k >= t/10  <=>  10 cumTP_k >= t npos, in integers.
-    grid = jnp.arange(11, dtype=jnp.int32)
-    reached = 10 * cum_tp[:, None] >= grid[None, :] * class_npos[:, None]
-    best = jax.ops.segment_max(jnp.where(reached, precision[:, None], 0.), label, num_classes)
-    ap = jnp.sum(jnp.maximum(best, 0.), axis=1) / 11
-  has_npos = npos > 0
-  ap = jnp.where(has_npos, ap, jnp.nan).astype(dtype)
-  num_valid = jnp.sum(has_npos)
-  mean_ap = jnp.where(num_valid > 0, jnp.sum(jnp.where(has_npos, ap, 0.)) / num_valid, jnp.nan)
+  # All-point: recall steps by 1/npos exactly at true positives, where the envelope is taken.
+  envelope = _segmented_scan(jnp.maximum, precision, (label,), reverse=True)
+  ap_all_points = jax.ops.segment_sum(jnp.where(tp, envelope, 0.), label, num_classes)
+  ap_all_points = ap_all_points / jnp.maximum(npos, 1)
+  # 11-point: r_k >= t/10  <=>  10 cumTP_k >= t npos, in integers.
+  grid = jnp.arange(11, dtype=jnp.int32)
+  reached = 10 * cum_tp[:, None] >= grid[None, :] * class_npos[:, None]
+  best = jax.ops.segment_max(jnp.where(reached, precision[:, None], 0.), label, num_classes)
+  ap_11_point = jnp.sum(jnp.maximum(best, 0.), axis=1) / 11
+
+  def class_mean(ap):
+    ap = jnp.where(npos > 0, ap, jnp.nan).astype(dtype)
+    num_valid = jnp.sum(npos > 0)
+    total = jnp.sum(jnp.where(npos > 0, ap, 0.))
+    return jnp.where(num_valid > 0, total / jnp.maximum(num_valid, 1), jnp.nan).astype(dtype), ap
 
   def unsort(x):
     return jnp.zeros_like(x).at[order].set(x)
 
-  return MAPResult(
-      map=mean_ap.astype(dtype), ap_per_class=ap, num_gt_per_class=npos, det_order=order,
-      det_tp=unsort(tp), det_fp=unsort(fp), det_precision=unsort(precision),
-      det_recall=unsort(recall), det_gt=det_gt, det_iou=det_iou)
+  per_detection = MAPResult(
+      map=None, ap_per_class=None, num_gt_per_class=npos, det_order=order, det_tp=unsort(tp),
+      det_fp=unsort(fp), det_precision=unsort(precision), det_recall=unsort(recall),
+      det_gt=det_gt, det_iou=det_iou)
+  return {"all_points": class_mean(ap_all_points), "11_point": class_mean(ap_11_point)}, \
+      per_detection
 
 
 def _bucket(n: int) -> int:
-  """`n` rounded up to one of 8 sizes per octave (at least 16): bounds recompiles and padding."""
-  if n <= 16:
-    return 16
+  """`n` rounded up to one of 8 sizes per octave (at least 32): bounds recompiles and padding."""
+  if n <= 32:
+    return 32
   step = 1 << max(n.bit_length() - 4, 0)
   return -(-n // step) * step
 
 
-def _check_vector(name: str, x, length: int | None, kind: str) -> chex.Array:
-  x = jnp.asarray(x)
+def _check_vector(name: str, x, length: int, xp, *, integer: bool = False):
+  x = xp.asarray(x)
   if x.ndim != 1:
     raise ValueError(f"{name} must have rank 1, got shape {x.shape}.")
-  if length is not None and x.shape[0] != length:
+  if x.shape[0] != length:
     raise ValueError(f"{name} has {x.shape[0]} entries, expected {length} (one per box).")
-  if kind == "int" and not jnp.issubdtype(x.dtype, jnp.integer):
+  if integer and not np.issubdtype(x.dtype, np.integer):
     raise ValueError(f"{name} must have an integer dtype, got {x.dtype}.")
   return x
 
 
-def _check_labels(name: str, labels: chex.Array, num_classes: int) -> None:
-  if _is_concrete(labels) and labels.shape[0]:
-    lab = np.asarray(labels)
-    if lab.min() < 0 or lab.max() >= num_classes:
-      bad = lab[(lab < 0) | (lab >= num_classes)][0]
-      raise ValueError(f"{name} must lie in [0, num_classes={num_classes}), found {bad}.")
+def _check_labels(name: str, labels, num_classes: int, xp) -> None:
+  if xp is np and labels.size and (labels.min() < 0 or labels.max() >= num_classes):
+    bad = labels[(labels < 0) | (labels >= num_classes)][0]
+    raise ValueError(f"{name} must lie in [0, num_classes={num_classes}), found {bad}.")
 
 
-def _dense_image_ids(det_image_ids: chex.Array, gt_image_ids: chex.Array):
-  """Maps concrete image ids outside the int32 range to dense int32 ids (same equalities)."""
-  ids = [det_image_ids, gt_image_ids]
-  if not all(_is_concrete(x) for x in ids):
-    return [x.astype(jnp.int32) for x in ids]
-  host = [np.asarray(x) for x in ids]
+def _int32_image_ids(det_image_ids, gt_image_ids, xp):
+  """Image ids as int32; concrete ids outside the int32 range are mapped to dense ids."""
   info = np.iinfo(np.int32)
-  if all(h.size == 0 or (h.min() >= info.min and h.max() <= info.max) for h in host):
-    return [jnp.asarray(h.astype(np.int32)) for h in host]
-  _, dense = np.unique(np.concatenate(host), return_inverse=True)
-  dense = dense.astype(np.int32)
-  return [jnp.asarray(dense[:host[0].size]), jnp.asarray(dense[host[0].size:])]
+  ids = (det_image_ids, gt_image_ids)
+  if xp is np and not all(x.size == 0 or (x.min() >= info.min and x.max() <= info.max)
+                          for x in ids):
+    _, dense = np.unique(np.concatenate(ids), return_inverse=True)
+    ids = dense[:det_image_ids.size], dense[det_image_ids.size:]
+  return tuple(x.astype(np.int32) for x in ids)
 
 
-def _pad(x: chex.Array, size: int, fill) -> chex.Array:
-  pad = [(0, size - x.shape[0])] + [(0, 0)] * (x.ndim - 1)
-  return jnp.pad(x, pad, constant_values=fill)
+def _pad(x, size: int, fill, xp):
+  return xp.pad(x, [(0, size - x.shape[0])] + [(0, 0)] * (x.ndim - 1), constant_values=fill)
+
+
+def _unpad(result: MAPResult, num_det: int, num_classes: int, xp) -> MAPResult:
+  """Drops the padding; concrete results are sliced on the host (no compilation per size)."""
+  if xp is np:
+    result = jax.tree.map(np.asarray, result)
+  result = MAPResult(result.map, result.ap_per_class[:num_classes],
+                     result.num_gt_per_class[:num_classes], *(x[:num_det] for x in result[3:]))
+  return jax.tree.map(jnp.asarray, result) if xp is np else result
 
 
 def voc_map(det_boxes: chex.Array, det_scores: chex.Array, det_labels: chex.Array,
@@ -376,10 +398,11 @@ def voc_map(det_boxes: chex.Array, det_scores: chex.Array, det_labels: chex.Arra
   The sequential "already matched" rule is computed in parallel: a detection's best GT does not
   depend on which GTs are matched, and a GT becomes matched only through a detection that chose it
   with IoU ≥ threshold and is not difficult, so the true positive of a GT is exactly the
-  best-ranked such detection (a scatter-min of ranks per GT). Shapes are padded to one of 8 sizes
-  per octave before the jit-compiled core, which bounds recompilation. Value checks (box order,
-  NaN scores, label range) run only on concrete inputs; under an outer `jit` they are skipped and
-  `num_classes`, `method` and `pixel_inclusive` must be static.
+  best-ranked such detection (a scatter-min of ranks per GT). Numbers of detections, GTs and
+  classes are padded to one of 8 sizes per octave (at least 32) before the jit-compiled core,
+  which bounds recompilation; the threshold and the box convention are traced. Value checks
+  (box order, NaN scores, label range) run only on concrete inputs; under an outer `jit` they are
+  skipped and `num_classes`, `method` and `pixel_inclusive` must be static.
 
   See 'The PASCAL Visual Object Classes (VOC) Challenge' by Everingham, Van Gool, Williams, Winn,
   Zisserman (http://host.robots.ox.ac.uk/pascal/VOC/pubs/everingham10.pdf).
@@ -411,42 +434,44 @@ def voc_map(det_boxes: chex.Array, det_scores: chex.Array, det_labels: chex.Arra
     threshold = np.asarray(iou_threshold)
     if threshold.ndim or not 0 <= float(threshold) <= 1:
       raise ValueError(f"iou_threshold must be a scalar in [0, 1], got {iou_threshold!r}.")
-  det_boxes = _check_boxes("det_boxes", det_boxes)
-  gt_boxes = _check_boxes("gt_boxes", gt_boxes)
+  arrays = (det_boxes, det_scores, det_labels, det_image_ids, gt_boxes, gt_labels, gt_image_ids,
+            gt_difficult)
+  # Concrete inputs are checked and padded on the host; traced ones (an outer jit) are not checked.
+  xp = np if all(_is_concrete(x) for x in arrays) else jnp
+  det_boxes = _check_boxes("det_boxes", det_boxes, xp)
+  gt_boxes = _check_boxes("gt_boxes", gt_boxes, xp)
   num_det, num_gt = det_boxes.shape[0], gt_boxes.shape[0]
-  det_scores = _check_vector("det_scores", det_scores, num_det, "any")
-  if not jnp.issubdtype(det_scores.dtype, jnp.floating):
-    det_scores = det_scores.astype(det_boxes.dtype)
-  if _is_concrete(det_scores) and np.isnan(np.asarray(det_scores)).any():
+  det_scores = _check_vector("det_scores", det_scores, num_det, xp).astype(det_boxes.dtype)
+  if xp is np and np.isnan(det_scores).any():
     raise ValueError(f"det_scores must not be NaN; entry {int(np.argmax(np.isnan(det_scores)))} "
                      "is.")
-  det_labels = _check_vector("det_labels", det_labels, num_det, "int")
-  det_image_ids = _check_vector("det_image_ids", det_image_ids, num_det, "int")
-  gt_labels = _check_vector("gt_labels", gt_labels, num_gt, "int")
-  gt_image_ids = _check_vector("gt_image_ids", gt_image_ids, num_gt, "int")
+  det_labels = _check_vector("det_labels", det_labels, num_det, xp, integer=True)
+  det_image_ids = _check_vector("det_image_ids", det_image_ids, num_det, xp, integer=True)
+  gt_labels = _check_vector("gt_labels", gt_labels, num_gt, xp, integer=True)
+  gt_image_ids = _check_vector("gt_image_ids", gt_image_ids, num_gt, xp, integer=True)
   if gt_difficult is None:
-    gt_difficult = jnp.zeros(num_gt, bool)
+    gt_difficult = xp.zeros(num_gt, bool)
   else:
-    gt_difficult = _check_vector("gt_difficult", gt_difficult, num_gt, "any")
-    if _is_concrete(gt_difficult) and not np.isin(np.asarray(gt_difficult), (0, 1)).all():
+    gt_difficult = _check_vector("gt_difficult", gt_difficult, num_gt, xp)
+    if xp is np and not np.isin(gt_difficult, (0, 1)).all():
       raise ValueError("gt_difficult must hold booleans (or 0/1).")
     gt_difficult = gt_difficult != 0
-  _check_labels("det_labels", det_labels, num_classes)
-  _check_labels("gt_labels", gt_labels, num_classes)
-  det_image_ids, gt_image_ids = _dense_image_ids(det_image_ids, gt_image_ids)
+  _check_labels("det_labels", det_labels, num_classes, xp)
+  _check_labels("gt_labels", gt_labels, num_classes, xp)
+  det_image_ids, gt_image_ids = _int32_image_ids(det_image_ids, gt_image_ids, xp)
 
-  dtype = jnp.result_type(det_boxes, gt_boxes, det_scores)
-  det_size, gt_size = _bucket(num_det), _bucket(num_gt)
-  # Padded detections (label C) and GTs (label C + 1) never meet, rank last and drop out.
-  result = _voc_map_core(
-      _pad(det_boxes.astype(dtype), det_size, 0), _pad(det_scores.astype(dtype), det_size, 0),
-      _pad(det_labels.astype(jnp.int32), det_size, num_classes), _pad(det_image_ids, det_size, 0),
-      _pad(gt_boxes.astype(dtype), gt_size, 0),
-      _pad(gt_labels.astype(jnp.int32), gt_size, num_classes + 1), _pad(gt_image_ids, gt_size, 0),
-      _pad(gt_difficult, gt_size, False), jnp.asarray(iou_threshold, dtype),
-      num_classes=num_classes, method=method, pixel_inclusive=pixel_inclusive)
-  return result._replace(
-      det_order=result.det_order[:num_det], det_tp=result.det_tp[:num_det],
-      det_fp=result.det_fp[:num_det], det_precision=result.det_precision[:num_det],
-      det_recall=result.det_recall[:num_det], det_gt=result.det_gt[:num_det],
-      det_iou=result.det_iou[:num_det])
+  dtype = det_boxes.dtype
+  det_size, gt_size, class_size = _bucket(num_det), _bucket(num_gt), _bucket(num_classes)
+  # Padded classes have no GT (NaN AP, left out of the mean); padded detections (label
+  # class_size) and GTs (class_size + 1) never meet, rank last and drop out.
+  aps, result = _voc_map_core(
+      _pad(det_boxes, det_size, 0, xp), _pad(det_scores, det_size, 0, xp),
+      _pad(det_labels.astype(np.int32), det_size, class_size, xp),
+      _pad(det_image_ids, det_size, 0, xp), _pad(gt_boxes, gt_size, 0, xp),
+      _pad(gt_labels.astype(np.int32), gt_size, class_size + 1, xp),
+      _pad(gt_image_ids, gt_size, 0, xp), _pad(gt_difficult, gt_size, False, xp),
+      xp.asarray(iou_threshold, dtype), xp.asarray(1. if pixel_inclusive else 0., dtype),
+      num_classes=class_size)
+  mean_ap, ap_per_class = aps[method]
+  result = result._replace(map=mean_ap, ap_per_class=ap_per_class)
+  return _unpad(result, num_det, num_classes, xp)

@@ -29,7 +29,7 @@ def _q_values(transitions, rewards, discount, v):
 def _greedy_actions(q, tie_tol=0.0):
   """Lowest action index whose value is within `tie_tol` of the row maximum."""
   best = jnp.max(q, axis=-1, keepdims=True)
-  return jnp.argmax(q >= best - tie_tol, axis=-1)
+  return jnp.argmax(q >= best - tie_tol, axis=-1).astype(jnp.int32)
 
 
 def _policy_matrices(transitions, rewards, policy):

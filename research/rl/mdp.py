@@ -15,6 +15,7 @@ See 'Mathematical Foundations of Reinforcement Learning' by S. Zhao
 
 from __future__ import annotations
 
+import functools
 from typing import Any, NamedTuple
 
 import jax
@@ -321,11 +322,24 @@ def render_policy(policy) -> str:
 # ---------------------------------------------------------------------------------------------
 
 
+@functools.partial(jax.jit, static_argnames=("num_states", "num_actions"))
+def _random_mdp_core(key, discount, *, num_states, num_actions):
+  dtype = _float_dtype()
+  key_p, key_r = jax.random.split(key)
+  # Dirichlet(1, …, 1) is a vector of i.i.d. Exp(1) draws divided by their sum (exact, and much
+  # cheaper than the general gamma sampler behind `jax.random.dirichlet`).
+  weights = jax.random.exponential(key_p, (num_states, num_actions, num_states), dtype)
+  transitions = weights / jnp.sum(weights, axis=-1, keepdims=True)
+  rewards = jax.random.uniform(key_r, (num_states, num_actions), dtype)
+  return TabularMDP(transitions, rewards, jnp.asarray(discount, dtype))
+
+
 def random_mdp(key, num_states: int, num_actions: int, *, discount=0.9) -> TabularMDP:
   """A dense random MDP: `P[s, a, ·] ~ Dirichlet(1, …, 1)`, `R[s, a] ~ U[0, 1)` i.i.d.
 
-  Every row of `P` is uniform on the probability simplex. Works under `jit` (sizes are static) and
-  `vmap` over keys (the discount is then broadcast to the batch).
+  Every row of `P` is uniform on the probability simplex (drawn as normalised Exp(1) variables).
+  Works under `jit` (sizes are static) and `vmap` over keys (the discount is then broadcast to the
+  batch).
 
   See 'Reinforcement Learning: An Introduction' (2nd ed.) by R. S. Sutton and A. G. Barto, ch. 3
   (http://incompleteideas.net/book/the-book-2nd.html).
@@ -340,13 +354,7 @@ def random_mdp(key, num_states: int, num_actions: int, *, discount=0.9) -> Tabul
     A `TabularMDP` with `P` `[S, A, S]`, `R` `[S, A]` in `[0, 1)`, the discount as an array.
   """
   for arg, value in (("num_states", num_states), ("num_actions", num_actions)):
-    if not isinstance(value, int | np.integer) or value < 1:
+    if not isinstance(value, int | np.integer) or isinstance(value, bool) or value < 1:
       raise ValueError(f"{arg} must be a positive Python int, got {value!r}")
   validate_discount(discount, name="discount")
-  dtype = _float_dtype()
-  key_p, key_r = jax.random.split(key)
-  transitions = jax.random.dirichlet(
-    key_p, jnp.ones((num_states,), dtype), shape=(num_states, num_actions), dtype=dtype
-  )
-  rewards = jax.random.uniform(key_r, (num_states, num_actions), dtype=dtype)
-  return TabularMDP(transitions, rewards, jnp.asarray(discount, dtype))
+  return _random_mdp_core(key, discount, num_states=int(num_states), num_actions=int(num_actions))

@@ -93,7 +93,8 @@ def _get(config: ml_collections.ConfigDict, field: str):
   for depth, part in enumerate(parts):
     if not isinstance(node, ml_collections.ConfigDict) or part not in node:
       where = ".".join(parts[:depth]) or "config"
-      allowed = ", ".join(sorted(node.keys())) if isinstance(node, ml_collections.ConfigDict) else ""
+      is_group = isinstance(node, ml_collections.ConfigDict)
+      allowed = ", ".join(sorted(node.keys())) if is_group else ""
       raise ConfigError(f"--config.{field}: unknown field '{part}' in {where}"
                         + (f"; fields: {allowed}" if allowed else ""))
     node = node[part]

@@ -24,7 +24,8 @@ def maybe_initialize_distributed(multihost: bool, *, coordinator_address=None, n
   With no explicit arguments JAX detects SLURM, Open MPI and TPU pods itself. The cluster's
   environment alone (SLURM with more than one task, or JAX_COORDINATOR_ADDRESS) also triggers it.
   """
-  in_cluster = int(os.environ.get("SLURM_NTASKS", "1")) > 1 or "JAX_COORDINATOR_ADDRESS" in os.environ
+  in_cluster = (int(os.environ.get("SLURM_NTASKS", "1")) > 1
+                or "JAX_COORDINATOR_ADDRESS" in os.environ)
   if not (multihost or in_cluster or coordinator_address):
     return
   kwargs = {}

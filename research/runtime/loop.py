@@ -127,8 +127,10 @@ def run(experiment: Experiment, config, workdir, *, progress: bool = True,
        f"on {jax.device_count()} device(s), {jax.process_count()} process(es); "
        f"compiled in {compile_seconds:.2f} s")
 
-  writer = outputs.MetricsWriter(workdir, start_chunk=start,
-                                 tensorboard=bool(config.get("tensorboard", True))) if primary else None
+  writer = None
+  if primary:
+    writer = outputs.MetricsWriter(workdir, start_chunk=start,
+                                   tensorboard=bool(config.get("tensorboard", True)))
   bar = _progress_bar(progress and primary, num_chunks, start)
   run_seconds, status = 0.0, "completed"
   try:

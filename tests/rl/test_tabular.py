@@ -1,0 +1,364 @@
+"""Tabular agents: plain-Python references, the book's chapter-7 grid-world results, jit/vmap."""
+
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from research import rl
+
+# --- ε-greedy -----------------------------------------------------------------------------------
+
+
+def test_epsilon_greedy_probs():
+  q = jnp.array([1.0, 3.0, 2.0, 3.0])
+  np.testing.assert_allclose(rl.epsilon_greedy_probs(q, 0.2), [0.05, 0.45, 0.05, 0.45], rtol=1e-6)
+  np.testing.assert_allclose(rl.epsilon_greedy_probs(q, 0.0), [0.0, 0.5, 0.0, 0.5])
+  np.testing.assert_allclose(rl.epsilon_greedy_probs(q, 1.0), [0.25] * 4)
+  with pytest.raises(ValueError, match="q must have rank 1"):
+    rl.epsilon_greedy_probs(jnp.zeros((2, 2)), 0.1)
+
+
+def test_epsilon_greedy_sampling_frequencies():
+  keys = jax.random.split(jax.random.key(0), 8000)
+  sample = jax.jit(jax.vmap(rl.epsilon_greedy, in_axes=(0, None, None)))
+  # Ties among maxima are broken uniformly at random.
+  counts = np.bincount(np.asarray(sample(keys, jnp.array([1.0, 3.0, 2.0, 3.0]), 0.2)), minlength=4)
+  np.testing.assert_allclose(counts / 8000, [0.05, 0.45, 0.05, 0.45], atol=0.025)
+  counts = np.bincount(np.asarray(sample(keys, jnp.zeros(4), 0.0)), minlength=4)
+  np.testing.assert_allclose(counts / 8000, [0.25] * 4, atol=0.025)
+  assert np.all(np.asarray(sample(keys[:100], jnp.array([0.0, 1.0, 0.5, 0.2]), 0.0)) == 1)
+
+
+# --- A small deterministic MDP and plain-Python references --------------------------------------
+
+S, A, GAMMA = 6, 3, 0.8
+
+
+def small_problem(seed=0):
+  rng = np.random.default_rng(seed)
+  next_state = rng.integers(0, S, (S, A))
+  rewards = rng.normal(size=(S, A))
+  transitions = np.eye(S)[next_state]
+  mdp = rl.TabularMDP(transitions.astype(np.float32), rewards.astype(np.float32), GAMMA)
+  q0 = rng.normal(size=(S, A))
+  terminal = np.zeros(S, bool)
+  terminal[S - 1] = True
+  return mdp, next_state, rewards.astype(np.float32).astype(np.float64), q0, terminal
+
+
+def py_sarsa(q, nxt, rew, term, s0, alpha, max_steps):
+  q = q.copy()
+  s, done, length, ret = s0, bool(term[s0]), 0, 0.0
+  a = int(np.argmax(q[s]))
+  for _ in range(max_steps):
+    if done:
+      break
+    r, s2 = rew[s, a], nxt[s, a]
+    a2 = int(np.argmax(q[s2]))
+    q[s, a] += alpha * (r + GAMMA * (1 - term[s2]) * q[s2, a2] - q[s, a])
+    s, a, done, length, ret = s2, a2, bool(term[s2]), length + 1, ret + r
+  return q, length, ret, done
+
+
+def py_q_learning(q, nxt, rew, term, s0, alpha, max_steps):
+  q = q.copy()
+  s, done, length, ret = s0, bool(term[s0]), 0, 0.0
+  for _ in range(max_steps):
+    if done:
+      break
+    a = int(np.argmax(q[s]))
+    r, s2 = rew[s, a], nxt[s, a]
+    q[s, a] += alpha * (r + GAMMA * (1 - term[s2]) * q[s2].max() - q[s, a])
+    s, done, length, ret = s2, bool(term[s2]), length + 1, ret + r
+  return q, length, ret, done
+
+
+def py_td0(v, actions, nxt, rew, term, s0, alpha, max_steps):
+  v = v.copy()
+  s, done = s0, bool(term[s0])
+  for _ in range(max_steps):
+    if done:
+      break
+    a = actions[s]
+    r, s2 = rew[s, a], nxt[s, a]
+    v[s] += alpha * (r + GAMMA * (1 - term[s2]) * v[s2] - v[s])
+    s, done = s2, bool(term[s2])
+  return v
+
+
+def py_n_step_sarsa(q, nxt, rew, term, s0, n, alpha, max_steps):
+  """Sutton & Barto's n-step Sarsa (ch. 7.2), greedy actions; a cut at max_steps bootstraps."""
+  q = q.copy()
+  if term[s0]:
+    return q, 0
+  states, actions, rewards = [s0], [int(np.argmax(q[s0]))], [0.0]
+  big_t, terminated, t = np.inf, False, 0
+  while True:
+    if t < big_t:
+      s, a = states[t], actions[t]
+      states.append(nxt[s, a])
+      rewards.append(rew[s, a])
+      if term[states[t + 1]]:
+        big_t, terminated = t + 1, True
+      else:
+        actions.append(int(np.argmax(q[states[t + 1]])))
+        if t + 1 == max_steps:
+          big_t = t + 1
+    tau = t - n + 1
+    if tau >= 0:
+      end = int(min(tau + n, big_t))
+      g = sum(GAMMA ** (i - tau - 1) * rewards[i] for i in range(tau + 1, end + 1))
+      if not terminated or tau + n < big_t:
+        g += GAMMA ** (end - tau) * q[states[end], actions[end]]
+      q[states[tau], actions[tau]] += alpha * (g - q[states[tau], actions[tau]])
+    if tau == big_t - 1:
+      return q, int(big_t)
+    t += 1
+
+
+MAX_STEPS = 12  # one scan length for all small cases, so each runner compiles once
+CASES = [
+  # (seed, terminal state?): episodes that end at the terminal state after 1-12 steps (some
+  # shorter than n), and episodes cut at MAX_STEPS (with and without a terminal state).
+  (5, True),
+  (8, True),
+  (10, True),
+  (1, True),
+  (2, True),
+  (7, False),
+]
+
+
+def _mask(use_terminal, terminal):
+  return terminal if use_terminal else np.zeros(S, bool)
+
+
+@pytest.mark.parametrize("seed, use_terminal", CASES)
+def test_one_step_agents_match_python(seed, use_terminal):
+  max_steps = MAX_STEPS
+  mdp, nxt, rew, q0, terminal = small_problem(seed)
+  term = _mask(use_terminal, terminal)
+  key = jax.random.key(seed)
+  q, stats = rl.sarsa_episode(key, q0, mdp, 0, term, alpha=0.5, epsilon=0.0, max_steps=max_steps)
+  q_ref, length, ret, done = py_sarsa(q0, nxt, rew, term, 0, 0.5, max_steps)
+  np.testing.assert_allclose(q, q_ref, atol=1e-4)
+  assert int(stats.length) == length and bool(stats.terminated) == done
+  np.testing.assert_allclose(stats.return_, ret, atol=1e-4)
+
+  q_ref, length, ret, done = py_q_learning(q0, nxt, rew, term, 0, 0.5, max_steps)
+  for runner in (rl.q_learning_episode, rl.expected_sarsa_episode):  # ε = 0: the same target
+    q, stats = runner(key, q0, mdp, 0, term, alpha=0.5, epsilon=0.0, max_steps=max_steps)
+    np.testing.assert_allclose(q, q_ref, atol=1e-4)
+    assert int(stats.length) == length and bool(stats.terminated) == done
+
+  actions = np.random.default_rng(seed).integers(0, A, S)
+  policy = np.eye(A, dtype=np.float32)[actions]
+  v0 = q0[:, 0]
+  v, _ = rl.td0_episode(key, v0, mdp, policy, 0, term, alpha=0.5, max_steps=max_steps)
+  np.testing.assert_allclose(v, py_td0(v0, actions, nxt, rew, term, 0, 0.5, max_steps), atol=1e-4)
+
+
+@pytest.mark.parametrize("n", [2, 3, 5])
+@pytest.mark.parametrize("seed, use_terminal", CASES)
+def test_n_step_sarsa_matches_python(seed, use_terminal, n):
+  max_steps = MAX_STEPS
+  mdp, nxt, rew, q0, terminal = small_problem(seed)
+  term = _mask(use_terminal, terminal)
+  q, stats = rl.n_step_sarsa_episode(
+    jax.random.key(0), q0, mdp, 0, term, n=n, alpha=0.5, epsilon=0.0, max_steps=max_steps
+  )
+  q_ref, length = py_n_step_sarsa(q0, nxt, rew, term, 0, n, 0.5, max_steps)
+  np.testing.assert_allclose(q, q_ref, atol=1e-4)
+  assert int(stats.length) == length
+
+
+def test_n_step_sarsa_with_n_1_is_sarsa():
+  mdp, _, _, q0, terminal = small_problem(4)
+  kwargs = dict(alpha=0.3, epsilon=0.4, max_steps=MAX_STEPS)
+  for seed in range(3):
+    key = jax.random.key(seed)
+    q1, s1 = rl.sarsa_episode(key, q0, mdp, 0, terminal, **kwargs)
+    qn, sn = rl.n_step_sarsa_episode(key, q0, mdp, 0, terminal, n=1, **kwargs)
+    np.testing.assert_allclose(qn, q1, atol=1e-6)
+    assert int(sn.length) == int(s1.length)
+
+
+def test_single_stochastic_step_targets():
+  """With ε > 0, one Expected Sarsa step changes one entry by α δ with the ε-greedy expectation."""
+  mdp, nxt, rew, q0, _ = small_problem(5)
+  q0 = q0.astype(np.float32)
+  no_terminal = np.zeros(S, bool)
+  eps, alpha = 0.5, 0.5
+  for seed in range(4):
+    q, stats = rl.expected_sarsa_episode(
+      jax.random.key(seed), q0, mdp, 2, no_terminal, alpha=alpha, epsilon=eps, max_steps=1
+    )
+    changed = np.argwhere(np.abs(np.asarray(q) - q0) > 0)
+    assert len(changed) <= 1 and int(stats.length) == 1
+    if not len(changed):
+      continue
+    a = int(changed[0][1])
+    s2 = nxt[2, a]
+    probs = np.full(A, eps / A)
+    probs[np.argmax(q0[s2])] += 1 - eps
+    delta = rew[2, a] + GAMMA * probs @ q0[s2] - q0[2, a]
+    np.testing.assert_allclose(q[2, a] - q0[2, a], alpha * delta, atol=1e-5)
+
+
+def test_episode_starting_in_a_terminal_state_is_empty():
+  mdp, _, _, q0, terminal = small_problem(0)
+  q, stats = rl.sarsa_episode(
+    jax.random.key(0), q0, mdp, S - 1, terminal, alpha=0.5, epsilon=0.1, max_steps=MAX_STEPS
+  )
+  np.testing.assert_allclose(q, q0.astype(np.float32))
+  assert int(stats.length) == 0 and bool(stats.terminated)
+
+
+def test_vmap_over_step_sizes_and_exploration():
+  mdp, _, _, q0, terminal = small_problem(6)
+  key = jax.random.key(1)
+  alphas = jnp.array([0.1, 0.5, 0.9])
+  epsilons = jnp.array([0.0, 0.2, 1.0])
+
+  def run(alpha, epsilon):
+    return rl.n_step_sarsa_episode(
+      key, q0, mdp, 0, terminal, n=2, alpha=alpha, epsilon=epsilon, max_steps=MAX_STEPS
+    )
+
+  qs, stats = jax.jit(jax.vmap(run))(alphas, epsilons)
+  for i in range(3):
+    q, st = run(float(alphas[i]), float(epsilons[i]))
+    np.testing.assert_allclose(qs[i], q, atol=1e-6)
+    assert int(stats.length[i]) == int(st.length)
+
+
+def test_argument_errors():
+  mdp, _, _, q0, terminal = small_problem(0)
+  key = jax.random.key(0)
+  kwargs = dict(alpha=0.1, epsilon=0.1, max_steps=5)
+  with pytest.raises(ValueError, match=r"q must have shape \[6, 3\]"):
+    rl.sarsa_episode(key, q0[:, :2], mdp, 0, terminal, **kwargs)
+  with pytest.raises(ValueError, match=r"terminal_mask must have shape \[6\]"):
+    rl.q_learning_episode(key, q0, mdp, 0, terminal[:5], **kwargs)
+  with pytest.raises(ValueError, match="max_steps must be a Python int"):
+    rl.expected_sarsa_episode(key, q0, mdp, 0, terminal, alpha=0.1, epsilon=0.1, max_steps=5.0)
+  with pytest.raises(ValueError, match="n must be a Python int >= 1"):
+    rl.n_step_sarsa_episode(key, q0, mdp, 0, terminal, n=0, **kwargs)
+  with pytest.raises(ValueError, match="start_state must be a scalar"):
+    rl.sarsa_episode(key, q0, mdp, jnp.array([0, 1]), terminal, **kwargs)
+  with pytest.raises(ValueError, match="policy must have shape"):
+    rl.td0_episode(key, q0[:, 0], mdp, np.ones((6, 2)) / 2, 0, terminal, alpha=0.1, max_steps=5)
+  with pytest.raises(ValueError, match="mdp.discount must lie in"):
+    rl.sarsa_episode(key, q0, mdp._replace(discount=1.0), 0, terminal, **kwargs)
+
+
+# --- The book's chapter-7 grid-world experiments ------------------------------------------------
+
+CH7_MDP = rl.gridworld(r_boundary=-10.0, r_forbidden=-10.0, r_target=0.0, r_other=-1.0)
+FORBIDDEN = {rl.cell_to_state(*cell) for cell in rl.FORBIDDEN_CELLS}
+
+
+@functools.partial(jax.jit, static_argnames=("runner", "num_episodes", "max_steps"))
+def train(keys, *, runner, num_episodes=500, max_steps=300):
+  """500 episodes from the top-left cell with α = 0.1, ε = 0.1, q₀ = 0, for each key."""
+
+  def one_seed(key):
+    def episode(q, k):
+      return runner(
+        k,
+        q,
+        CH7_MDP,
+        rl.START_STATE,
+        rl.gridworld_terminal_mask(),
+        alpha=0.1,
+        epsilon=0.1,
+        max_steps=max_steps,
+      )
+
+    return jax.lax.scan(episode, jnp.zeros((25, 5)), jax.random.split(key, num_episodes))
+
+  return jax.vmap(one_seed)(keys)
+
+
+def _greedy_paths(qs):
+  paths = []
+  for q in qs:
+    path, reached = rl.greedy_path(
+      q, CH7_MDP, rl.START_STATE, rl.gridworld_terminal_mask(), max_steps=25
+    )
+    visited = [int(x) for x in path]
+    paths.append(visited[: visited.index(rl.TARGET_STATE) + 1] if bool(reached) else None)
+  return paths
+
+
+def _check_learning_curves(stats):
+  # Late episodes all reach the target, and take far fewer steps than the first ones.
+  assert bool(stats.terminated[:, -100:].all())
+  late = np.asarray(stats.length[:, -100:]).mean(1)
+  assert np.all(late < 20) and np.all(late < np.asarray(stats.length[:, :10]).mean(1))
+
+
+def test_chapter_7_q_learning_greedy_path_is_optimal():
+  qs, stats = train(jax.random.split(jax.random.key(0), 2), runner=rl.q_learning_episode)
+  assert stats.length.shape == (2, 500)
+  _check_learning_curves(stats)
+  for path in _greedy_paths(qs):
+    # The shortest path that avoids every forbidden cell has 11 steps; it is optimal here.
+    assert path is not None and len(path) == 12
+    assert not FORBIDDEN & set(path)
+
+
+@pytest.mark.parametrize(
+  "runner",
+  [rl.sarsa_episode, rl.expected_sarsa_episode, functools.partial(rl.n_step_sarsa_episode, n=3)],
+  ids=["sarsa", "expected_sarsa", "n_step_sarsa"],
+)
+def test_chapter_7_on_policy_greedy_path_reaches_the_target(runner):
+  qs, stats = train(jax.random.split(jax.random.key(0), 6), runner=runner)
+  _check_learning_curves(stats)
+  # With a constant step size the on-policy tables stay noisy: in a minority of runs the greedy
+  # read-out of q loops between two cells although the ε-greedy behaviour reaches the target.
+  paths = [p for p in _greedy_paths(qs) if p is not None]
+  assert len(paths) >= 4
+  for path in paths:
+    assert len(path) >= 12 and not FORBIDDEN & set(path)
+
+
+def test_off_policy_q_learning_learns_the_optimal_policy():
+  mdp = rl.gridworld()
+  uniform = jnp.full((25, 5), 0.2)
+  q, stats = jax.jit(
+    lambda key: rl.q_learning_offpolicy(
+      key, jnp.zeros((25, 5)), mdp, uniform, rl.START_STATE, alpha=0.1, num_steps=100_000
+    )
+  )(jax.random.key(0))
+  assert int(stats.length) == 100_000 and not bool(stats.terminated)
+  v_star = rl.policy_iteration(mdp).values
+  v_greedy = rl.policy_evaluation(mdp, rl.greedy_policy(q))
+  np.testing.assert_allclose(v_greedy, v_star, atol=1e-3)
+  # In a deterministic MDP the table itself converges to q*.
+  q_star = rl.q_values(mdp, v_star)
+  np.testing.assert_allclose(q, q_star, atol=0.05)
+
+
+def test_sample_trajectory_and_learning_from_it():
+  mdp = rl.gridworld()
+  uniform = jnp.full((25, 5), 0.2)
+  traj = rl.sample_trajectory(jax.random.key(3), mdp, uniform, 0, num_steps=2000)
+  states, actions = np.asarray(traj.states), np.asarray(traj.actions)
+  np.testing.assert_array_equal(traj.next_states[:-1], states[1:])
+  np.testing.assert_array_equal(
+    traj.next_states, np.asarray(mdp.transitions).argmax(-1)[states, actions]
+  )
+  np.testing.assert_array_equal(traj.rewards, np.asarray(mdp.rewards)[states, actions])
+  np.testing.assert_allclose(traj.discounts, 0.9, rtol=1e-6)
+  np.testing.assert_allclose(np.bincount(actions, minlength=5) / 2000, 0.2, atol=0.04)
+  # One pass of Q-learning over the stored transitions, against a Python loop.
+  q = rl.q_learning_from_trajectory(jnp.zeros((25, 5)), traj, alpha=0.1)
+  q_ref = np.zeros((25, 5))
+  for s, a, r, s2 in zip(states, actions, np.asarray(traj.rewards), traj.next_states, strict=True):
+    q_ref[s, a] += 0.1 * (r + 0.9 * q_ref[s2].max() - q_ref[s, a])
+  np.testing.assert_allclose(q, q_ref, atol=1e-4)
