@@ -209,12 +209,13 @@ def _random_erasing(key, image, probability, scale, ratio, constant, *, ratio_sa
           & (cols >= box.left) & (cols < box.left + box.width))
   integer = jnp.issubdtype(image.dtype, jnp.integer)
   if fill_mode == "random":
-    low, high = image.min().astype(jnp.float32), image.max().astype(jnp.float32)
-    u = u[num_box:].reshape(image.shape)
+    dtype = jnp.result_type(float) if integer else jnp.promote_types(image.dtype, jnp.float32)
+    low, high = image.min().astype(dtype), image.max().astype(dtype)
+    u = u[num_box:].reshape(image.shape).astype(dtype)
     if integer:  # uniform over the integers low..high
       fill = jnp.minimum(low + jnp.floor(u * (high - low + 1)), high)
     else:
-      fill = low + (high - low) * u
+      fill = jnp.clip(low + (high - low) * u, low, high)
   elif fill_mode == "mean":
     fill = jnp.mean(image, axis=(0, 1), dtype=jnp.result_type(float))
     fill = jnp.round(fill) if integer else fill

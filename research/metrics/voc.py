@@ -398,11 +398,13 @@ def voc_map(det_boxes: chex.Array, det_scores: chex.Array, det_labels: chex.Arra
   The sequential "already matched" rule is computed in parallel: a detection's best GT does not
   depend on which GTs are matched, and a GT becomes matched only through a detection that chose it
   with IoU ≥ threshold and is not difficult, so the true positive of a GT is exactly the
-  best-ranked such detection (a scatter-min of ranks per GT). Numbers of detections, GTs and
-  classes are padded to one of 8 sizes per octave (at least 32) before the jit-compiled core,
-  which bounds recompilation; the threshold and the box convention are traced. Value checks
-  (box order, NaN scores, label range) run only on concrete inputs; under an outer `jit` they are
-  skipped and `num_classes`, `method` and `pixel_inclusive` must be static.
+  best-ranked such detection (a scatter-min of ranks per GT). A detection is compared only with
+  the GTs of its image and class (one sort groups them; no D × G matrix). Numbers of detections,
+  GTs and classes are padded to one of 8 sizes per octave (at least 32) before the jit-compiled
+  core, which computes both AP methods and traces the threshold and the box convention, so one
+  compilation serves every option. Value checks (box order, NaN scores, label range) run only on
+  concrete inputs; under an outer `jit` they are skipped and `num_classes`, `method` and
+  `pixel_inclusive` must be static.
 
   See 'The PASCAL Visual Object Classes (VOC) Challenge' by Everingham, Van Gool, Williams, Winn,
   Zisserman (http://host.robots.ox.ac.uk/pascal/VOC/pubs/everingham10.pdf).
@@ -470,7 +472,7 @@ def voc_map(det_boxes: chex.Array, det_scores: chex.Array, det_labels: chex.Arra
       _pad(det_image_ids, det_size, 0, xp), _pad(gt_boxes, gt_size, 0, xp),
       _pad(gt_labels.astype(np.int32), gt_size, class_size + 1, xp),
       _pad(gt_image_ids, gt_size, 0, xp), _pad(gt_difficult, gt_size, False, xp),
-      xp.asarray(iou_threshold, dtype), xp.asarray(1. if pixel_inclusive else 0., dtype),
+      jnp.asarray(iou_threshold, dtype), jnp.asarray(1. if pixel_inclusive else 0., dtype),
       num_classes=class_size)
   mean_ap, ap_per_class = aps[method]
   result = result._replace(map=mean_ap, ap_per_class=ap_per_class)

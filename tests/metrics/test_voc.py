@@ -75,6 +75,7 @@ def test_voc_ap_by_hand():
   # t = 0 .. 0.5 reach precision 1 (6 points), t = 0.6 .. 1 only 2/3 (5 points).
   np.testing.assert_allclose(metrics.voc_ap(recall, precision, method="11_point"),
                              (6 + 5 * 2 / 3) / 11, rtol=1e-6)
+  np.testing.assert_allclose(jax.jit(metrics.voc_ap)(recall, precision), 0.5 + 1 / 3, rtol=1e-6)
 
 
 def test_voc_ap_edges():
