@@ -10,6 +10,11 @@ from research.runtime.errors import ConfigError
 REGISTRY = {
     "gridworld_dp": "experiments.gridworld_dp",
     "gridworld_td": "experiments.gridworld_td",
+    "voc_map": "experiments.voc_map",
+    "random_erasing": "experiments.random_erasing",
+    "ppo": "experiments.ppo",
+    "dqn": "experiments.dqn",
+    "pg": "experiments.pg",
 }
 
 
