@@ -92,3 +92,16 @@ def test_sigterm_saves_exits_cleanly_and_resumes(launch, uninterrupted, tmp_path
   result = launch(*INTERRUPTIBLE, f"--workdir={tmp_path}")
   assert result.returncode == 0, result.stderr
   assert _final_outputs(tmp_path) == uninterrupted
+
+
+def test_four_devices_give_the_same_results_as_one(launch, tmp_path):
+  """5 members padded to 8 over 4 fake CPU devices: identical metrics to a 1-device run."""
+  import os
+
+  args = ["--config=configs/gridworld_td.py:smoke", "--config.num_seeds=5"]
+  one = launch(*args, f"--workdir={tmp_path / 'one'}")
+  four = launch(*args, f"--workdir={tmp_path / 'four'}",
+                env={**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=4"})
+  assert one.returncode == 0 and four.returncode == 0, one.stderr + four.stderr
+  assert "on 4 device(s)" in four.stdout and "on 1 device(s)" in one.stdout
+  assert _final_outputs(tmp_path / "one") == _final_outputs(tmp_path / "four")

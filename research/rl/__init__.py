@@ -44,11 +44,40 @@ from research.rl.mdp import (
   validate_values,
   values_to_grid,
 )
+from research.rl.pg_losses import (
+  bootstrap_truncations,
+  categorical_entropy,
+  categorical_log_prob,
+  clipped_surrogate_pg_loss,
+  clipped_value_loss,
+  entropy_loss,
+  policy_gradient_loss,
+  value_loss,
+)
+from research.rl.replay import (
+  ReplayBuffer,
+  ReplayState,
+  periodic_update,
+  polyak_update,
+  replay_add,
+  replay_can_sample,
+  replay_gather,
+  replay_indices,
+  replay_init,
+  replay_sample,
+  uniform_replay,
+)
 from research.rl.returns import (
   discounted_returns,
   gae,
   lambda_returns,
   n_step_bootstrapped_returns,
+)
+from research.rl.schedules import (
+  categorical_from_uniform,
+  epsilon_greedy_from_uniform,
+  linear_schedule,
+  uniform_from_bits,
 )
 from research.rl.tabular import (
   EpisodeStats,
@@ -151,6 +180,32 @@ __all__ = [
   "q_learning_from_trajectory",
   "q_learning_offpolicy",
   "greedy_path",
+  # policy-gradient losses
+  "policy_gradient_loss",
+  "entropy_loss",
+  "clipped_surrogate_pg_loss",
+  "clipped_value_loss",
+  "value_loss",
+  "categorical_log_prob",
+  "categorical_entropy",
+  "bootstrap_truncations",
+  # replay and target networks
+  "ReplayState",
+  "ReplayBuffer",
+  "uniform_replay",
+  "replay_init",
+  "replay_add",
+  "replay_sample",
+  "replay_gather",
+  "replay_indices",
+  "replay_can_sample",
+  "polyak_update",
+  "periodic_update",
+  # schedules and samplers
+  "linear_schedule",
+  "uniform_from_bits",
+  "categorical_from_uniform",
+  "epsilon_greedy_from_uniform",
   # gymnax environment (lazy)
   "GridWorld",
   "GridWorldState",

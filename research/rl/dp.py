@@ -78,8 +78,8 @@ def _result(mdp, values, iterations, converged, tie_tol):
   return DPResult(values, policy, jnp.asarray(iterations, jnp.int32), jnp.asarray(converged))
 
 
-def _evaluate_sweeps(transitions, rewards, discount, q, v, actions, eval_sweeps):
-  """`(T^π)^j v` for the deterministic `π = actions`; the first sweep reuses `q = q(v)`.
+def _evaluate_sweeps(transitions, rewards, discount, q, actions, eval_sweeps):
+  """`(T^π)^j v` for the deterministic `π = actions`, given `q = q(v)` (the first sweep).
 
   Reusing `q` makes the first sweep bit-identical to `max_a q(v)` (value iteration) when `π` is
   greedy, so `j = 1` reproduces value iteration exactly.
@@ -115,7 +115,7 @@ def _tpi_step(mdp, v, eval_sweeps):
   transitions, rewards, discount = mdp
   q = _q_values(transitions, rewards, discount, v)
   actions = _greedy_actions(q)
-  return _evaluate_sweeps(transitions, rewards, discount, q, v, actions, eval_sweeps)
+  return _evaluate_sweeps(transitions, rewards, discount, q, actions, eval_sweeps)
 
 
 def _pi_step(mdp, v, tie_tol):

@@ -59,7 +59,8 @@ class EnvParams(environment.EnvParams):
   r_target: float = 1.0
   r_other: float = 0.0
   start_state: int = START_STATE
-  random_start: bool = False
+  # Static (part of the tree structure), so a fixed start draws no random numbers.
+  random_start: bool = struct.field(pytree_node=False, default=False)
   max_steps_in_episode: int = 100
 
 
@@ -115,13 +116,13 @@ class GridWorld(environment.Environment[EnvState, EnvParams]):
 
   def reset_env(self, key: jax.Array, params: EnvParams) -> tuple[jax.Array, EnvState]:
     """Starts in `params.start_state`, or uniformly in a non-target cell with `random_start`."""
-    # Uniform over the 24 non-target cells: draw in [0, 24) and skip over the target index.
-    draw = jax.random.randint(key, (), 0, NUM_GRID_STATES - 1)
-    random_position = draw + (draw >= TARGET_STATE)
-    position = jnp.where(
-      params.random_start, random_position, jnp.asarray(params.start_state, jnp.int32)
-    ).astype(jnp.int32)
-    state = EnvState(position=position, time=0)
+    if params.random_start:
+      # Uniform over the 24 non-target cells: draw in [0, 24) and skip over the target index.
+      draw = jax.random.randint(key, (), 0, NUM_GRID_STATES - 1)
+      position = draw + (draw >= TARGET_STATE)
+    else:
+      position = params.start_state
+    state = EnvState(position=jnp.asarray(position, jnp.int32), time=0)
     return self.observe(key, state, None, params), state
 
   def is_terminated(self, state: EnvState, params: EnvParams) -> jax.Array:

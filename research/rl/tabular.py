@@ -121,6 +121,9 @@ def _sample(u, probs):
 
   Scaling by the total keeps the index on a positive-probability entry even when float rows sum
   to slightly less than one. One uniform per draw is much cheaper inside a scan than a key split.
+  Rows here are short (the actions or states of a tabular MDP), so `jnp.cumsum` is used: on
+  XLA:CPU it compiles faster than `lax.associative_scan`, and its O(N²) lowering on long axes
+  (STYLE.md) does not matter at N ≤ a few hundred.
   """
   cdf = jnp.cumsum(probs)
   u = jnp.asarray(u, cdf.dtype)
@@ -261,10 +264,10 @@ def _sarsa_core(key, q, mdp, s0, terminal_mask, alpha, epsilon, *, max_steps):
     s, done, length, ret = _advance(active, s, s2, done, term, length, ret, r)
     return (q, s, jnp.where(active, a2, a), done, length, ret), None
 
-  key, k0 = jax.random.split(key)
-  a0 = epsilon_greedy(k0, q[s0], epsilon)
+  uniforms = _uniforms(key, max_steps + 1, 2, q.dtype)   # row 0 picks a_0 (one RNG site)
+  a0 = _sample(uniforms[0, 0], epsilon_greedy_probs(q[s0], epsilon))
+  uniforms = uniforms[1:]
   init = (q, s0, a0, terminal_mask[s0], *_init_stats(q))
-  uniforms = _uniforms(key, max_steps, 2, q.dtype)
   (q, _, _, done, length, ret), _ = jax.lax.scan(step, init, uniforms)
   return q, _stats(length, ret, done)
 
@@ -324,34 +327,27 @@ def _n_step_sarsa_core(key, q, mdp, s0, terminal_mask, alpha, epsilon, *, n, max
     reward_sums = weights @ buf_r
     not_term = 1.0 - term.astype(dtype)
 
-    def update(q, i, due):
-      """`q(s_i, a_i) += α (G_i − q(s_i, a_i))` if `due`, reading the current `q`."""
+    def update(i, q):
+      """`q(s_i, a_i) += α (G_i − q(s_i, a_i))` for window slot i, reading the current `q`."""
       delta = td.td_learning(
         q[buf_s[i], buf_a[i]], reward_sums[i], boot_powers[i] * not_term, q[s2, a2]
       )
-      return q.at[buf_s[i], buf_a[i]].add(jnp.where(due, alpha * delta, 0.0))
+      return q.at[buf_s[i], buf_a[i]].add(jnp.where(buf_valid[i], alpha * delta, 0.0))
 
-    def update_oldest(q):
-      # Slot 0 is valid only once the window is full: its n-step return is complete.
-      return update(q, 0, buf_valid[0])
-
-    def flush_all(q):
-      # The episode ends here (terminal or cut at max_steps): update every pending pair, oldest
-      # first, each with the rewards up to now (and the bootstrap unless terminal).
-      for i in range(n):
-        q = update(q, i, buf_valid[i])
-      return q
-
+    # Slot 0 (valid once the window is full) has a complete n-step return: update it. When the
+    # episode ends here (terminal, or cut at max_steps), update every pending pair, oldest first,
+    # each with the rewards up to now (and the bootstrap unless terminal).
     flush = active & (term | (t == max_steps - 1))
-    q = jax.lax.cond(flush, flush_all, update_oldest, q)
+    q = jax.lax.fori_loop(0, jnp.where(flush, n, 1), update, q)
     buf_valid = jnp.where(flush, False, buf_valid.at[0].set(False))
 
     s, done, length, ret = _advance(active, s, s2, done, term, length, ret, r)
     a = jnp.where(active, a2, a)
     return (q, s, a, done, length, ret, buf_s, buf_a, buf_r, buf_valid), None
 
-  key, k0 = jax.random.split(key)
-  a0 = epsilon_greedy(k0, q[s0], epsilon)
+  uniforms = _uniforms(key, max_steps + 1, 2, dtype)   # row 0 picks a_0 (one RNG site)
+  a0 = _sample(uniforms[0, 0], epsilon_greedy_probs(q[s0], epsilon))
+  uniforms = uniforms[1:]
   buffers = (
     jnp.zeros((n,), jnp.int32),
     jnp.zeros((n,), jnp.int32),
@@ -359,7 +355,6 @@ def _n_step_sarsa_core(key, q, mdp, s0, terminal_mask, alpha, epsilon, *, n, max
     jnp.zeros((n,), bool),
   )
   init = (q, s0, a0, terminal_mask[s0], *_init_stats(q), *buffers)
-  uniforms = _uniforms(key, max_steps, 2, dtype)
   carry, _ = jax.lax.scan(step, init, (jnp.arange(max_steps), uniforms))
   q, _, _, done, length, ret, *_ = carry
   return q, _stats(length, ret, done)
@@ -632,10 +627,17 @@ def greedy_path(q, mdp: TabularMDP, start_state, terminal_mask, *, max_steps):
     reached) and whether a terminal state was reached.
   """
   _check_episode_args(mdp, q, "q", terminal_mask, start_state, max_steps)
-  transitions = jnp.asarray(mdp.transitions)
-  terminal_mask = jnp.asarray(terminal_mask, bool)
-  s0 = jnp.asarray(start_state, jnp.int32)
+  return _greedy_path_core(
+    jnp.asarray(q),
+    jnp.asarray(mdp.transitions),
+    jnp.asarray(terminal_mask, bool),
+    jnp.asarray(start_state, jnp.int32),
+    max_steps=max_steps,
+  )
 
+
+@functools.partial(jax.jit, static_argnames=("max_steps",))
+def _greedy_path_core(q, transitions, terminal_mask, s0, *, max_steps):
   def step(carry, _):
     s, done = carry
     a = jnp.argmax(q[s])

@@ -135,7 +135,7 @@ def _trajectory(seed, length):
 
 
 SETTINGS = settings(max_examples=25, deadline=None)
-LENGTHS = st.sampled_from([1, 4, 9])
+LENGTHS = st.sampled_from([1, 6])  # few shapes: each compiles once
 
 
 @SETTINGS
@@ -173,7 +173,7 @@ def test_lambda_extremes(seed, length):
 @given(
   seed=st.integers(0, 2**31 - 1),
   length=LENGTHS,
-  n=st.sampled_from([1, 2, 3, 12]),
+  n=st.sampled_from([1, 2, 7]),
   lambda_=st.sampled_from([1.0, 0.5]),
 )
 def test_n_step_against_loop(seed, length, n, lambda_):
