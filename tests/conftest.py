@@ -32,4 +32,5 @@ def launch(tmp_path_factory):
                               text=True, env=env)
     return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=timeout, env=env)
 
+  run.cache_dir = cache
   return run

@@ -85,6 +85,12 @@ def test_killed_run_resumes_bit_identically(launch, uninterrupted, tmp_path):
   assert csv == uninterrupted[1]
 
 
+def test_compilation_cache_is_filled(launch, uninterrupted):
+  """The persistent compilation cache holds the launch's programs (second launches reuse them)."""
+  del uninterrupted
+  assert len(list(pathlib.Path(launch.cache_dir).iterdir())) >= 2
+
+
 def test_sigterm_saves_exits_cleanly_and_resumes(launch, uninterrupted, tmp_path):
   code, out = _interrupt(launch, tmp_path, signal.SIGTERM)
   assert code == 0, out

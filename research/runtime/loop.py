@@ -106,8 +106,8 @@ def run(experiment: Experiment, config, workdir, *, progress: bool = True,
 
   _, metrics_shape = jax.eval_shape(jax.vmap(experiment.step), state_abstract)
   num_chunks = experiment.num_chunks
-  history = {name: np.full((num_chunks, num_members, *s.shape[1:]), np.nan,
-                           np.float64 if np.issubdtype(s.dtype, np.floating) else s.dtype)
+  # float64 for every metric (NaN marks chunks not run yet; ints and bools convert exactly).
+  history = {name: np.full((num_chunks, num_members, *s.shape[1:]), np.nan)
              for name, s in metrics_shape.items()}
 
   state = init_compiled(seed_index, hparams)
