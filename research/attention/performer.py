@@ -62,21 +62,31 @@ def gaussian_orthogonal_random_matrix(key: jax.Array, num_features: int, dim: in
   num_features = _common.check_positive_int(num_features, "num_features")
   dim = _common.check_positive_int(dim, "dim")
   _common.check_choice(scaling, "scaling", _SCALINGS)
-  key_rows, key_norms = jax.random.split(key)
+  return _random_matrix(key, num_features=num_features, dim=dim, scaling=scaling,
+                        orthogonal=bool(orthogonal), dtype=jnp.dtype(dtype))
+
+
+@functools.partial(jax.jit,
+                   static_argnames=("num_features", "dim", "scaling", "orthogonal", "dtype"))
+def _random_matrix(key, *, num_features, dim, scaling, orthogonal, dtype):
+  num_blocks = -(-num_features // dim) if orthogonal else 0
+  num_norms = num_features if (orthogonal and scaling == "chi") else 0
+  num_rows = num_features if not orthogonal else 0
+  # One draw for everything (block matrices, norm vectors, iid rows): one RNG program.
+  gaussian = jax.random.normal(key, (num_blocks * dim + num_norms + num_rows, dim), jnp.float32)
   if orthogonal:
-    num_blocks = -(-num_features // dim)
-    gaussian = jax.random.normal(key_rows, (num_blocks, dim, dim), jnp.float32)
-    q, r = jnp.linalg.qr(gaussian)
+    blocks = gaussian[:num_blocks * dim].reshape(num_blocks, dim, dim)
+    q, r = jnp.linalg.qr(blocks)
     signs = jnp.where(jnp.diagonal(r, axis1=-2, axis2=-1) < 0, -1.0, 1.0)
     q = q * signs[:, None, :]  # Column j of Q_b times sign(R_b[j, j]).
     rows = jnp.swapaxes(q, -1, -2).reshape(num_blocks * dim, dim)[:num_features]
   else:
-    gaussian = jax.random.normal(key_rows, (num_features, dim), jnp.float32)
-    if scaling == "chi":
-      return gaussian.astype(dtype)
-    rows = gaussian / jnp.linalg.norm(gaussian, axis=-1, keepdims=True)
+    rows = gaussian
+    if scaling == "chi":  # Gaussian rows: chi norms already.
+      return rows.astype(dtype)
+    rows = rows / jnp.linalg.norm(rows, axis=-1, keepdims=True)
   if scaling == "chi":
-    norms = jnp.linalg.norm(jax.random.normal(key_norms, (num_features, dim), jnp.float32), axis=-1)
+    norms = jnp.linalg.norm(gaussian[num_blocks * dim:], axis=-1)
   else:
     norms = jnp.full((num_features,), math.sqrt(dim), jnp.float32)
   return (rows * norms[:, None]).astype(dtype)
@@ -244,7 +254,10 @@ def performer_attention(q: jax.Array, k: jax.Array, v: jax.Array, projection: ja
   with `φ = favor_features` and the sums over `j <= i` when causal (the same chunked kernel as
   `linear_attention`). Draw `projection` with `gaussian_orthogonal_random_matrix`; redraw by
   passing a new key there. The keys' per-sequence stabiliser also covers future positions of
-  a causal sequence; it cancels exactly in the ratio (up to `eps` and rounding).
+  a causal sequence; it cancels exactly in the ratio (up to `eps` and rounding), but a future
+  key of much larger norm can make earlier keys' features underflow. Trigonometric features
+  are not positive: their denominators can be near zero or negative, which is why FAVOR+ uses
+  positive ones.
 
   See 'Rethinking Attention with Performers' by Choromanski et al.
   (https://arxiv.org/abs/2009.14794).

@@ -52,7 +52,9 @@ def simple_rms_norm(x: jax.Array, *, eps: float = 1e-6) -> jax.Array:
   Returns:
     The normalised array `[..., D]`.
   """
-  rms = jnp.sqrt(jnp.mean(x * x, axis=-1, keepdims=True))
+  mean_square = jnp.mean(x * x, axis=-1, keepdims=True)
+  # Floored so that the gradient at x = 0 (e.g. all ReLU scores zero) is 0, not NaN.
+  rms = jnp.sqrt(jnp.maximum(mean_square, jnp.finfo(mean_square.dtype).tiny))
   return x / (rms + eps)
 
 

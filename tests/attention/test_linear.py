@@ -41,7 +41,7 @@ def test_causal_result_does_not_depend_on_chunk_size(chunk_size):
   ref.assert_close(out, _reference(q, k, v, True))
 
 
-@settings(max_examples=12, deadline=None)
+@settings(max_examples=6, deadline=None)
 @given(t=st.integers(1, 40), chunk_size=st.integers(1, 16), causal=st.booleans(),
        seed=st.integers(0, 2**16))
 def test_matches_reference_for_random_lengths_and_chunks(t, chunk_size, causal, seed):
@@ -67,8 +67,8 @@ def test_gradients_match_naive_implementation(causal):
   loss = lambda f: lambda q, k, v: jnp.sum(w * jnp.tanh(f(q, k, v)))
   fast = loss(lambda q, k, v: attention.linear_attention(q, k, v, causal=causal, chunk_size=4))
   naive = loss(lambda q, k, v: _naive_jnp(q, k, v, causal))
-  grads = jax.grad(fast, argnums=(0, 1, 2))(q, k, v)
-  expected = jax.grad(naive, argnums=(0, 1, 2))(q, k, v)
+  grads = jax.jit(jax.grad(fast, argnums=(0, 1, 2)))(q, k, v)
+  expected = jax.jit(jax.grad(naive, argnums=(0, 1, 2)))(q, k, v)
   for g, e in zip(grads, expected, strict=True):
     ref.assert_close(g, e, rtol=1e-4, atol=1e-5)
 
@@ -119,6 +119,6 @@ def test_causal_memory_is_linear_in_length():
       pytest.skip("memory_analysis is not available on this backend")
     return analysis.temp_size_in_bytes
 
-  small, large = temp_bytes(1024), temp_bytes(4096)
+  small, large = temp_bytes(512), temp_bytes(2048)
   assert large < 6 * small  # 4x the length: linear gives ~4x, quadratic 16x
-  assert large < 4096 * 4096 * 4  # far below one T x T float32 matrix
+  assert large < 2048 * 2048 * 4  # far below one T x T float32 matrix
