@@ -1,1 +1,19 @@
-"""research.models: small flax.linen networks (a flat list of re-exports; add yours below)."""
+"""research.models: small flax.linen networks (a flat list of re-exports)."""
+
+from research.models.cnn import PatchConv, SmallCNN, lecun_normal_flat
+from research.models.rl_networks import (
+  ACTIVATIONS,
+  MLP,
+  TORSOS,
+  ActorCritic,
+  MinAtarTorso,
+  Orthogonal,
+  QNetwork,
+  init_params,
+  orthogonal,
+)
+
+__all__ = [
+  "ACTIVATIONS", "MLP", "TORSOS", "ActorCritic", "MinAtarTorso", "Orthogonal", "PatchConv",
+  "QNetwork", "SmallCNN", "init_params", "lecun_normal_flat", "orthogonal",
+]
