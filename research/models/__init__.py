@@ -11,9 +11,10 @@ from research.models.rl_networks import (
   QNetwork,
   init_params,
   orthogonal,
+  orthonormal_columns,
 )
 
 __all__ = [
   "ACTIVATIONS", "MLP", "TORSOS", "ActorCritic", "MinAtarTorso", "Orthogonal", "PatchConv",
-  "QNetwork", "SmallCNN", "init_params", "lecun_normal_flat", "orthogonal",
+  "QNetwork", "SmallCNN", "init_params", "lecun_normal_flat", "orthogonal", "orthonormal_columns",
 ]
