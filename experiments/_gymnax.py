@@ -27,7 +27,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from research import rl
-from research.runtime import Plot, Series, require, summarize
+from research.runtime import Plot, Report, Series, Table, require, summarize
 
 # Published returns (gymnax README, PPO checkpoints of gymnax-blines; PureJaxRL for CartPole).
 PUBLISHED_RETURN = {"CartPole-v1": 500.0, "Acrobot-v1": -80.0, "Breakout-MinAtar": 28.0}
@@ -382,3 +382,57 @@ def learning_curve_plot(name, title, history_return, members, env_steps_per_chun
     label = members.point_label(p) if len(members.points) > 1 else "mean, 95% CI over seeds"
     series.append(Series(label, x, np.array(mean), np.array(lo), np.array(hi)))
   return Plot(name, title, "environment steps per seed", "episode return", series)
+
+
+def return_report(algo, config, final, history, info, env_steps_per_chunk) -> Report:
+  """`algo`'s results: return vs published and speed, per-seed finals, learning curves."""
+  members = info.members
+  multi = len(members.points) > 1
+  published = PUBLISHED_RETURN.get(config.env_name)
+  steps_per_seed = env_steps_per_chunk * len(history["return"])
+  tail = max(1, len(history["return"]) // 4)
+  speed = speed_cells(info, env_steps_per_chunk)
+  rows, seed_rows = [], []
+  for p in range(len(members.points)):
+    sel = members.point_index == p
+    last = history["return"][-1, sel]
+    tail_mean = history["return"][-tail:, sel].mean(axis=0)
+    greedy = np.asarray(final["eval_return"])[sel].mean(axis=1)
+    rows.append(([members.point_label(p)] if multi else []) + [
+        config.env_name, int(sel.sum()), f"{steps_per_seed:,}", ci_cell(last),
+        ci_cell(tail_mean), ci_cell(greedy),
+        "—" if published is None else f"{published:g}",
+        speed["compile s"], speed["run s"], speed["env steps/s (excl. compile)"],
+        speed["env steps/s (incl. compile)"]])
+    for i, m in enumerate(np.flatnonzero(sel)):
+      seed_rows.append(([members.point_label(p)] if multi else []) + [
+          int(members.seed_index[m]), f"{last[i]:.1f}", f"{greedy[i]:.1f}"])
+  point = ["sweep point"] if multi else []
+  caption = (f"{algo} on gymnax {config.env_name}: training return = mean return of the episodes "
+             f"finished in the last chunk ({env_steps_per_chunk:,} steps per seed), and over the "
+             f"last {tail} chunk(s); greedy = {config.eval_episodes} greedy-policy episodes per "
+             "seed after training; mean ± 95% bootstrap CI over seeds. Published: gymnax README / "
+             "gymnax-blines PPO checkpoints (CartPole-v1 500, Acrobot-v1 ≈ −80, Breakout-MinAtar "
+             "≈ 28). Speed: environment steps of all members per second of the chunks run, "
+             f"excluding and including the compile time; {info.num_devices} device(s). "
+             + machine_load() + ".")
+  tables = [
+      Table(f"{algo} on {config.env_name}",
+            point + ["environment", "seeds", "env steps per seed", "training return (last chunk)",
+                     f"training return (last {tail} chunks)", "greedy return", "published",
+                     "compile s", "run s", "env steps/s excl. compile",
+                     "env steps/s incl. compile"], rows, caption),
+      Table(f"{algo} on {config.env_name}: final return per seed",
+            point + ["seed", "training return (last chunk)", "greedy return"], seed_rows),
+  ]
+  plots = [learning_curve_plot(f"{config.experiment}_return",
+                                 f"{algo} on {config.env_name}", history["return"], members,
+                                 env_steps_per_chunk)]
+  if "eval_return" in history:
+    plots.append(learning_curve_plot(f"{config.experiment}_greedy_return",
+                                       f"{algo} on {config.env_name}: greedy return",
+                                       history["eval_return"], members, env_steps_per_chunk))
+  notes = (f"compile {info.compile_seconds:.1f} s (init + step; a warm persistent compilation "
+           "cache makes this small: pass --cache_dir= to measure a cold compile); "
+           f"{machine_load()}.")
+  return Report(tables, plots, notes)

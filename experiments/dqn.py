@@ -27,7 +27,6 @@ import optax
 from jax.flatten_util import ravel_pytree
 
 from experiments import _gymnax as G
-from experiments.ppo import ppo_report
 from research import models, rl
 from research.runtime import Experiment, require
 
@@ -188,7 +187,7 @@ def make(config) -> Experiment:
             "updates": state["updates"]}
 
   def report(final, history, info):
-    return ppo_report("DQN", config, final, history, info, per_chunk * n_envs)
+    return G.return_report("DQN", config, final, history, info, per_chunk * n_envs)
 
   return Experiment(
       init=init, step=step, num_chunks=num_chunks, report=report,

@@ -23,13 +23,12 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 import optax
 from jax.flatten_util import ravel_pytree
 
 from experiments import _gymnax as G
 from research import models, rl
-from research.runtime import Experiment, Report, Table, require
+from research.runtime import Experiment, require
 
 HPARAMS = ("lr", "ent_coef", "clip_eps", "vf_coef", "max_grad_norm", "gamma", "gae_lambda")
 
@@ -221,64 +220,10 @@ def make(config) -> Experiment:
             "last_return": state["env"].last_return, "update": state["update"]}
 
   def report(final, history, info):
-    return ppo_report("PPO", config, final, history, info, per_chunk * batch_size)
+    return G.return_report("PPO", config, final, history, info, per_chunk * batch_size)
 
   return Experiment(
       init=init, step=step, num_chunks=num_chunks, report=report,
       hparams={k: float(config[k]) for k in HPARAMS},
       updates_per_chunk=per_chunk, env_steps_per_chunk=per_chunk * batch_size,
       finalize=finalize, log_members=True)
-
-
-def ppo_report(algo, config, final, history, info, env_steps_per_chunk) -> Report:
-  """The results table (return vs published, speed), per-seed finals and a learning curve."""
-  members = info.members
-  multi = len(members.points) > 1
-  published = G.PUBLISHED_RETURN.get(config.env_name)
-  steps_per_seed = env_steps_per_chunk * len(history["return"])
-  tail = max(1, len(history["return"]) // 4)
-  speed = G.speed_cells(info, env_steps_per_chunk)
-  rows, seed_rows = [], []
-  for p in range(len(members.points)):
-    sel = members.point_index == p
-    last = history["return"][-1, sel]
-    tail_mean = history["return"][-tail:, sel].mean(axis=0)
-    greedy = np.asarray(final["eval_return"])[sel].mean(axis=1)
-    rows.append(([members.point_label(p)] if multi else []) + [
-        config.env_name, int(sel.sum()), f"{steps_per_seed:,}", G.ci_cell(last),
-        G.ci_cell(tail_mean), G.ci_cell(greedy),
-        "—" if published is None else f"{published:g}",
-        speed["compile s"], speed["run s"], speed["env steps/s (excl. compile)"],
-        speed["env steps/s (incl. compile)"]])
-    for i, m in enumerate(np.flatnonzero(sel)):
-      seed_rows.append(([members.point_label(p)] if multi else []) + [
-          int(members.seed_index[m]), f"{last[i]:.1f}", f"{greedy[i]:.1f}"])
-  point = ["sweep point"] if multi else []
-  caption = (f"{algo} on gymnax {config.env_name}: training return = mean return of the episodes "
-             f"finished in the last chunk ({env_steps_per_chunk:,} steps per seed), and over the "
-             f"last {tail} chunk(s); greedy = {config.eval_episodes} greedy-policy episodes per "
-             "seed after training; mean ± 95% bootstrap CI over seeds. Published: gymnax README / "
-             "gymnax-blines PPO checkpoints (CartPole-v1 500, Acrobot-v1 ≈ −80, Breakout-MinAtar "
-             "≈ 28). Speed: environment steps of all members per second of the chunks run, "
-             f"excluding and including the compile time; {info.num_devices} device(s). "
-             + G.machine_load() + ".")
-  tables = [
-      Table(f"{algo} on {config.env_name}",
-            point + ["environment", "seeds", "env steps per seed", "training return (last chunk)",
-                     f"training return (last {tail} chunks)", "greedy return", "published",
-                     "compile s", "run s", "env steps/s excl. compile",
-                     "env steps/s incl. compile"], rows, caption),
-      Table(f"{algo} on {config.env_name}: final return per seed",
-            point + ["seed", "training return (last chunk)", "greedy return"], seed_rows),
-  ]
-  plots = [G.learning_curve_plot(f"{config.experiment}_return",
-                                 f"{algo} on {config.env_name}", history["return"], members,
-                                 env_steps_per_chunk)]
-  if "eval_return" in history:
-    plots.append(G.learning_curve_plot(f"{config.experiment}_greedy_return",
-                                       f"{algo} on {config.env_name}: greedy return",
-                                       history["eval_return"], members, env_steps_per_chunk))
-  notes = (f"compile {info.compile_seconds:.1f} s (init + step; a warm persistent compilation "
-           "cache makes this small: pass --cache_dir= to measure a cold compile); "
-           f"{G.machine_load()}.")
-  return Report(tables, plots, notes)
