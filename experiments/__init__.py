@@ -15,6 +15,10 @@ REGISTRY = {
     "ppo": "experiments.ppo",
     "dqn": "experiments.dqn",
     "pg": "experiments.pg",
+    "performer_kernel": "experiments.performer_kernel",
+    "attention_scaling": "experiments.attention_scaling",
+    "mqar": "experiments.mqar",
+    "llm_rl": "experiments.llm_rl",
 }
 
 
