@@ -1,0 +1,100 @@
+"""TransformerLM: shapes, parameter counts, per-layer kinds, causality for every attention kind."""
+
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from research.models.transformer import TransformerLM, init_lm, layer_kinds, param_count
+
+# (attention, variant): every kind but performer in one model (a layer each: a leak in any layer
+# reaches the logits), TransNormer's T1 settings of diag and norm, and performer alone.
+CASES = [(("softmax", "linear", "norm", "diag"), "t2"), (("diag", "norm"), "t1"),
+         ("performer", "t2")]
+# Performer: the full pass (performer_attention) stabilises the keys by their maximum over the
+# whole sequence, decoding by a running maximum; they cancel in the ratio only up to the
+# denominator's eps = 1e-6, which moves logits by ~1e-4 at these sizes.
+PERFORMER_ATOL = 2e-3
+
+
+def small_model(attention="softmax", **kwargs):
+  defaults = dict(vocab_size=11, num_layers=2, width=16, num_heads=2, max_len=24, block_size=4,
+                  num_features=8, chunk_size=4)
+  if not isinstance(attention, str):
+    defaults["num_layers"] = len(attention)
+  return TransformerLM(attention=attention, **{**defaults, **kwargs})
+
+
+@pytest.mark.parametrize("tie,mlp", [(True, "glu"), (False, "mlp")])
+def test_shapes_and_parameter_count(tie, mlp):
+  model = small_model(tie_embeddings=tie, mlp=mlp)
+  tokens = jnp.zeros((3, 7), jnp.int32)
+  variables, logits = _init_and_apply(model, jax.random.key(0), tokens[None])
+  logits = logits[0]
+  assert logits.shape == (3, 7, 11) and logits.dtype == jnp.float32
+  v, f, r, n = 11, 16, 4, 2
+  ffn = (f * 2 * r * f + 2 * r * f + r * f * f + f) if mlp == "glu" else (2 * r * f * f + r * f + f)
+  block = 2 * f + 3 * f * f + f * f + ffn  # two RMSNorm scales, qkv, out, channel mixer
+  expected = v * f + 24 * f + n * block + f + (0 if tie else f * v)
+  assert param_count(variables) == expected
+  assert ("head" in variables["params"]) == (not tie)
+
+
+def test_layer_kinds_and_validation():
+  assert layer_kinds(small_model(("softmax", "linear"))) == ("softmax", "linear")
+  assert layer_kinds(small_model("transnormer", num_layers=4)) == ("diag", "diag", "norm", "norm")
+  assert layer_kinds(small_model("performer")) == ("performer", "performer")
+  tokens = jnp.zeros((1, 4), jnp.int32)
+  init = lambda model, tokens: jax.eval_shape(model.init, jax.random.key(0), tokens)
+  with pytest.raises(ValueError, match="attention kinds"):
+    init(small_model("cosine"), tokens)
+  with pytest.raises(ValueError, match="num_layers"):
+    init(small_model(("softmax",), num_layers=2), tokens)
+  with pytest.raises(ValueError, match="max_len"):
+    init(small_model(), jnp.zeros((1, 25), jnp.int32))
+
+
+def test_init_lm_matches_flax_init_structure():
+  for attention, variant in [("performer", "t2"), ("transnormer", "t2"), ("norm", "t1")]:
+    model = small_model(attention, variant=variant, num_layers=3)
+    flax_shapes = jax.eval_shape(model.init, jax.random.key(0), jnp.zeros((1, 4), jnp.int32))
+    fast_shapes = jax.eval_shape(functools.partial(init_lm, model), jax.random.key(0))
+    assert jax.tree.structure(flax_shapes) == jax.tree.structure(fast_shapes)
+    assert jax.tree.leaves(jax.tree.map(lambda a, b: a.shape == b.shape, flax_shapes,
+                                        fast_shapes))
+
+
+def test_performer_projection_is_a_fixed_non_trainable_variable():
+  model = small_model("performer")
+  variables = init_lm(model, jax.random.key(0))
+  projection = variables["performer"]["block_0"]["attention"]["projection"]
+  assert projection.shape == (8, 8)  # [num_features, head_dim]
+  assert not jnp.allclose(projection, variables["performer"]["block_1"]["attention"]["projection"])
+  assert "projection" not in variables["params"]["block_0"]["attention"]
+
+
+def _init_and_apply(model, key, tokens):
+  """Initialises (one draw) and applies the model to a stack of token arrays `[N, B, T]`."""
+  variables = init_lm(model, key)
+  return variables, _apply_stack(model, variables, tokens)
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _apply_stack(model, variables, tokens):
+  return jax.vmap(lambda t: model.apply(variables, t))(tokens)
+
+
+@pytest.mark.parametrize("attention,variant", CASES)
+def test_causal_future_tokens_never_change_earlier_logits(attention, variant):
+  model = small_model(attention, variant=variant)
+  tokens = jax.random.randint(jax.random.key(1), (2, 13), 0, 11)
+  positions = (3, 6, 12)  # inside a chunk/block, at a boundary, the last one
+  variants = [tokens] + [tokens.at[:, p:].set((tokens[:, p:] + 5) % 11) for p in positions]
+  _, all_logits = _init_and_apply(model, jax.random.key(0), jnp.stack(variants))
+  base = all_logits[0]
+  for position, logits in zip(positions, all_logits[1:], strict=True):
+    atol = PERFORMER_ATOL if attention == "performer" else 1e-6
+    np.testing.assert_allclose(logits[:, :position], base[:, :position], atol=atol, rtol=0)
+    assert not np.allclose(logits[:, position], base[:, position], atol=1e-4)
