@@ -46,6 +46,15 @@ from research.llm_rl.ppo_max import (
   masked_whiten,
   reward_normalizer,
 )
+from research.llm_rl.rollout import (
+  dynamic_sampling_selection,
+  masked_sum_count,
+  minibatch_plan,
+  mixed_policy_loss,
+  ratio_of_sums,
+  repeat_groups,
+  token_logprobs,
+)
 
 __all__ = [
   # kl
@@ -74,4 +83,12 @@ __all__ = [
   "reward_normalizer",
   "masked_whiten",
   "kl_penalty_rewards",
+  # the RL iteration's pieces (rollout)
+  "dynamic_sampling_selection",
+  "masked_sum_count",
+  "minibatch_plan",
+  "mixed_policy_loss",
+  "ratio_of_sums",
+  "repeat_groups",
+  "token_logprobs",
 ]
