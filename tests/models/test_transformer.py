@@ -7,24 +7,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from research.models.transformer import TransformerLM, init_lm, layer_kinds, param_count
-
-# (attention, variant): every kind but performer in one model (a layer each: a leak in any layer
-# reaches the logits), TransNormer's T1 settings of diag and norm, and performer alone.
-CASES = [(("softmax", "linear", "norm", "diag"), "t2"), (("diag", "norm"), "t1"),
-         ("performer", "t2")]
-# Performer: the full pass (performer_attention) stabilises the keys by their maximum over the
-# whole sequence, decoding by a running maximum; they cancel in the ratio only up to the
-# denominator's eps = 1e-6, which moves logits by ~1e-4 at these sizes.
-PERFORMER_ATOL = 2e-3
-
-
-def small_model(attention="softmax", **kwargs):
-  defaults = dict(vocab_size=11, num_layers=2, width=16, num_heads=2, max_len=24, block_size=4,
-                  num_features=8, chunk_size=4)
-  if not isinstance(attention, str):
-    defaults["num_layers"] = len(attention)
-  return TransformerLM(attention=attention, **{**defaults, **kwargs})
+from research.models.transformer import init_lm, layer_kinds, param_count
+from tests.models._lm import CASES, PERFORMER_ATOL, small_model
 
 
 @pytest.mark.parametrize("tie,mlp", [(True, "glu"), (False, "mlp")])
