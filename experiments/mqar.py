@@ -1,7 +1,8 @@
 """MQAR (Zoology): recall accuracy of softmax, linear, Performer, TransNormer LMs vs pairs, width.
 
 Every model of the grid `kinds × widths` (a `TransformerLM`; kinds: softmax, linear (elu + 1),
-performer (FAVOR+), TransNormer T1 and T2 (diag attention below, norm attention above)) is trained
+performer (FAVOR+), TransNormer T1 and T2 (diag attention below, norm attention above); all with
+the same short causal convolution over `q, k, v` by default, as Zoology's models have) is trained
 on the same stream of MQAR batches (a mixture of the evaluated pair counts, generated inside jit
 from the member's key), and evaluated at the end on a fixed set per pair count. The models differ
 in shapes, so they cannot share a vmap axis: the state holds one parameter tree per model, and
@@ -49,7 +50,8 @@ def build_model(config, kind: str, width: int) -> TransformerLM:
     num_heads=int(config.num_heads), attention=attention, variant=variant,
     max_len=int(config.seq_len), mlp=config.mlp, mlp_ratio=int(config.mlp_ratio),
     tie_embeddings=bool(config.tie_embeddings), block_size=int(config.block_size),
-    num_features=int(config.num_features), chunk_size=int(config.chunk_size))
+    num_features=int(config.num_features), chunk_size=int(config.chunk_size),
+    conv_size=int(config.conv_size))
 
 
 def masked_loss_and_accuracy(logits, targets, mask):
@@ -218,13 +220,18 @@ def _report(config, final, history, info, kinds, widths, pairs, models, optimize
       rows.append([LABELS[k], w, f"{param_count(init_lm(models[name], jax.random.key(0))):,}",
                    *[_pct(acc[name][:, i]) for i in range(len(pairs))]])
   caption = (
-    f"MQAR accuracy on the query positions (%), mean ± 95% CI over {info.members.num_seeds} "
-    f"seeds; {config.eval_size} fixed evaluation sequences per pair count. Vocabulary "
+    "MQAR accuracy on the query positions (%), "
+    + (f"mean ± 95% CI over {info.members.num_seeds} seeds; " if info.members.num_seeds > 1
+       else "1 seed (no CI); ") +
+    f"{config.eval_size} fixed evaluation sequences per pair count. Vocabulary "
     f"{config.vocab_size}, sequence length {config.seq_len}, every key queried"
     + (", each query followed by its answer (Zoology's format). " if config.answers_in_input
        else " (answers not in the input). ") +
     f"{config.num_layers}-layer LMs, {config.num_heads} head(s), {config.mlp} ×{config.mlp_ratio}, "
-    f"learned positions; TransNormer: diag attention (block {config.block_size}) below, norm "
+    f"learned positions, "
+    + (f"a short causal convolution (width {config.conv_size}) over q, k, v in every layer; "
+       if config.conv_size else "no short convolution; ") +
+    f"TransNormer: diag attention (block {config.block_size}) below, norm "
     f"attention above; Performer: {config.num_features} positive orthogonal features. Trained "
     f"on a mixture of the pair counts {list(pairs)} (same batches for every model): "
     f"{config.num_chunks * config.updates_per_chunk:,} AdamW updates of {config.batch_size} "

@@ -33,7 +33,7 @@ from research.models.transformer import TransformerLM, empty_cache, layer_kinds
 class Cache(NamedTuple):
   """Decoding state: the next position and one cache per layer (see `transformer.empty_cache`)."""
   position: jax.Array   # int32 scalar: the position the next token will take
-  layers: tuple         # per layer: {"k", "v"} (softmax, diag) or {"s"[, "z"][, "c"]}
+  layers: tuple         # per layer: {"k", "v"} (softmax, diag) or {"s"[, "z"][, "c"]}, + "conv"
 
 
 class Generation(NamedTuple):
@@ -61,7 +61,8 @@ def init_cache(model: TransformerLM, variables, batch_size: int, max_len: int) -
   heads = model.num_heads
   layers = tuple(
     empty_cache(kind, batch_size, max_len, num_heads=heads, head_dim=model.width // heads,
-                block_size=model.block_size, num_features=model.num_features)
+                block_size=model.block_size, num_features=model.num_features,
+                conv_size=model.conv_size)
     for kind in layer_kinds(model))
   return Cache(jnp.zeros((), jnp.int32), layers)
 

@@ -23,6 +23,15 @@ norm layers (norm keeps no `z`). `prefill` runs the full forward pass over a pro
 same caches. The step functions below are the recurrent forms of the kernels, written once per
 kind; `research.models.decoding` builds sampling on them.
 
+Short convolution (`conv_size = c > 0`): the projections `[q, k, v]_t` of every layer go through
+a causal depthwise convolution of width `c` before attention, `y_t = Σ_{i<c} w_i ⊙ x_{t-c+1+i}`
+(zero before the sequence; `w [c, 3HD]` learned, no bias or activation), as in H3, Based and the
+flash-linear-attention layers. It gives every kind a cheap look at the previous tokens, which
+Zoology found necessary for recall by gated and linear models: a key and the value after it must
+meet in one position before a linear state can store the pair, and positive linear features
+cannot attend sharply to "the previous token" by themselves. Decoding keeps the last `c − 1`
+projections in the cache.
+
 Performer: the projection `W [num_features, head_dim]` of each layer is drawn once at `init` from
 the `"params"` key and kept in the non-trainable collection `"performer"`
 (`variables["performer"]["block_i"]["attention"]["projection"]`), so the full forward pass and
@@ -42,6 +51,9 @@ projections in one batched draw), which compiles several times faster on XLA:CPU
 random draw site costs about a second of compilation (more under `vmap` over seeds).
 
 See 'Attention Is All You Need' by Vaswani et al. (https://arxiv.org/abs/1706.03762),
+'Hungry Hungry Hippos' by Fu et al. (https://arxiv.org/abs/2212.14052),
+'Simple linear attention language models balance the recall-throughput tradeoff' by Arora et al.
+(https://arxiv.org/abs/2402.18668),
 'GLU Variants Improve Transformer' by Shazeer (https://arxiv.org/abs/2002.05202),
 'Transformers are RNNs' by Katharopoulos et al. (https://arxiv.org/abs/2006.16236),
 'Rethinking Attention with Performers' by Choromanski et al. (https://arxiv.org/abs/2009.14794),
@@ -169,7 +181,7 @@ def _leaf_name(path) -> str:
 def _init_std(path, shape):
   """The init standard deviation of a parameter (None: a constant, ones or zeros)."""
   name = _leaf_name(path)
-  if name == "kernel":
+  if name in ("kernel", "conv_kernel"):
     return 1.0 / math.sqrt(math.prod(shape[:-1]))
   if name in ("embedding", "position_embedding"):
     return 0.02
@@ -186,17 +198,15 @@ def param_count(variables) -> int:
 
 def _softmax_step(q, k_cache, v_cache, valid):
   """`Σ_j softmax_j(q·k_j/√D) v_j` over the cached keys `[B, H, L, D]` where `valid [L]`."""
-  # Broadcast-multiply-reduce rather than einsum: XLA:CPU runs these tiny batched matrix-vector
-  # products (one per row and head) much faster as fused elementwise loops.
-  logits = jnp.sum(q[:, :, None] * k_cache, axis=-1) / math.sqrt(q.shape[-1])
+  logits = jnp.einsum("bhd,bhld->bhl", q, k_cache) / math.sqrt(q.shape[-1])
   logits = jnp.where(valid, logits, jnp.finfo(logits.dtype).min)
-  return jnp.sum(jax.nn.softmax(logits, axis=-1)[..., None] * v_cache, axis=-2)
+  return jnp.einsum("bhl,bhld->bhd", jax.nn.softmax(logits, axis=-1), v_cache)
 
 
 def _relu_step(q, k_cache, v_cache, valid):
   """T1's block scores: `SRMSNorm(Σ_j ReLU(q·k_j/√D) v_j)` over all heads concatenated."""
-  logits = jnp.sum(q[:, :, None] * k_cache, axis=-1) / math.sqrt(q.shape[-1])
-  out = jnp.sum(jnp.where(valid, jax.nn.relu(logits), 0)[..., None] * v_cache, axis=-2)
+  logits = jnp.einsum("bhd,bhld->bhl", q, k_cache) / math.sqrt(q.shape[-1])
+  out = jnp.einsum("bhl,bhld->bhd", jnp.where(valid, jax.nn.relu(logits), 0), v_cache)
   return simple_rms_norm(out.reshape(out.shape[0], -1), eps=_EPS).reshape(out.shape)
 
 
@@ -230,6 +240,7 @@ class CausalSelfAttention(nn.Module):
     block_size: DiagAttention's block length `w`.
     num_features: FAVOR+ features `m` (performer).
     chunk_size: chunk length of the causal linear kernels (speed only).
+    conv_size: short causal convolution width over `[q, k, v]` (0: none).
     dtype: computation dtype of the projections (attention runs in float32).
   """
   features: int
@@ -240,10 +251,13 @@ class CausalSelfAttention(nn.Module):
   block_size: int = 16
   num_features: int = 64
   chunk_size: int = 64
+  conv_size: int = 0
   dtype: Any = jnp.float32
 
   def setup(self):
     h, d = self.num_heads, self.head_dim
+    if self.conv_size < 0:
+      raise ValueError(f"conv_size must be >= 0 (0: no short convolution), got {self.conv_size}.")
     settings = variant_settings(self.variant)
     self.feature_map = settings["feature_map"] if self.kind == "norm" else elu_plus_one
     self.norm = settings["norm"]
@@ -252,6 +266,8 @@ class CausalSelfAttention(nn.Module):
                         kernel_init=scaled_normal)
     self.out = nn.Dense(self.features, use_bias=False, dtype=self.dtype,
                         kernel_init=scaled_normal)
+    if self.conv_size:
+      self.conv_kernel = self.param("conv_kernel", scaled_normal, (self.conv_size, 3 * h * d))
     if self.kind == "performer":
       self.projection = self.variable(
         "performer", "projection",
@@ -260,9 +276,8 @@ class CausalSelfAttention(nn.Module):
       self.norm_scale = self.param("norm_scale", nn.initializers.ones, (h, d))
       self.norm_bias = self.param("norm_bias", nn.initializers.zeros, (h, d))
 
-  def _qkv(self, x):
-    qkv = self.qkv(x).astype(jnp.float32)
-    qkv = qkv.reshape(x.shape[:-1] + (3, self.num_heads, self.head_dim))
+  def _split(self, qkv):
+    qkv = qkv.reshape(qkv.shape[:-1] + (3, self.num_heads, self.head_dim))
     return qkv[..., 0, :, :], qkv[..., 1, :, :], qkv[..., 2, :, :]
 
   def _out(self, out, dtype):
@@ -280,7 +295,15 @@ class CausalSelfAttention(nn.Module):
     return self._full(x, cache_len=cache_len)
 
   def _full(self, x, *, cache_len):
-    q, k, v = self._qkv(x)
+    projected = self.qkv(x).astype(jnp.float32)  # [B, T, 3HD]
+    if self.conv_size:
+      # Left-pad with conv_size - 1 zeros: y_t = Σ_i w_i x_{t - (c-1) + i} (causal, depthwise).
+      padded = jnp.pad(projected, ((0, 0), (self.conv_size - 1, 0), (0, 0)))
+      t = projected.shape[1]
+      mixed = sum(self.conv_kernel[i] * padded[:, i:i + t] for i in range(self.conv_size))
+      q, k, v = self._split(mixed)
+    else:
+      q, k, v = self._split(projected)
     kind = self.kind
     if kind == "softmax":
       out = softmax_attention(q, k, v, causal=True)
@@ -298,7 +321,10 @@ class CausalSelfAttention(nn.Module):
     out = self._out(out, x.dtype)
     if cache_len is None:
       return out, None
-    return out, self._cache_from(q, k, v, cache_len)
+    cache = self._cache_from(q, k, v, cache_len)
+    if self.conv_size:
+      cache["conv"] = padded[:, padded.shape[1] - (self.conv_size - 1):]
+    return out, cache
 
   def _cache_from(self, q, k, v, cache_len):
     """The decoding cache after positions `0..T-1` given their keys and values `[B, T, H, D]`."""
@@ -331,11 +357,17 @@ class CausalSelfAttention(nn.Module):
     """An empty cache (shapes only; no parameters are read)."""
     return empty_cache(self.kind, batch_size, cache_len, num_heads=self.num_heads,
                        head_dim=self.head_dim, block_size=self.block_size,
-                       num_features=self.num_features)
+                       num_features=self.num_features, conv_size=self.conv_size)
 
   def decode(self, x: jax.Array, cache, position: jax.Array):
     """One new position: `x [B, F]` at `position` (a scalar int) -> (`[B, F]`, new cache)."""
-    q, k, v = self._qkv(x)  # [B, H, D]
+    projected = self.qkv(x).astype(jnp.float32)  # [B, 3HD]
+    conv_cache = {}
+    if self.conv_size:  # the last conv_size - 1 projections, oldest first, then this one
+      window = jnp.concatenate([cache["conv"], projected[:, None]], axis=1)
+      projected = jnp.sum(self.conv_kernel * window, axis=1)
+      conv_cache = {"conv": window[:, 1:]}
+    q, k, v = self._split(projected)  # [B, H, D]
     kind = self.kind
     if kind in ("softmax", "diag"):
       length = cache["k"].shape[2]
@@ -358,13 +390,13 @@ class CausalSelfAttention(nn.Module):
       s = cache["s"] * rescale[..., None, None] + phi_k[..., None] * v[..., None, :]
       z = cache["z"] * rescale[..., None] + phi_k
       phi_q = favor_features(q[:, None], projection, is_query=True)[:, 0]
-      out = (jnp.sum(phi_q[..., None] * s, axis=-2)
+      out = (jnp.einsum("bhf,bhfe->bhe", phi_q, s)
              / (jnp.sum(phi_q * z, axis=-1, keepdims=True) + _EPS))
       new_cache = {"s": s, "z": z, "c": c}
     else:
       phi_q, phi_k = self.feature_map(q), self.feature_map(k)
-      s = cache["s"] + phi_k[..., None] * v[..., None, :]  # fused, as in _softmax_step
-      out = jnp.sum(phi_q[..., None] * s, axis=-2)
+      s = cache["s"] + phi_k[..., None] * v[..., None, :]
+      out = jnp.einsum("bhf,bhfe->bhe", phi_q, s)
       new_cache = {"s": s}
       if kind == "linear":
         z = cache["z"] + phi_k
@@ -372,27 +404,32 @@ class CausalSelfAttention(nn.Module):
         new_cache["z"] = z
       else:
         out = _normalize(out, self.norm)
-    return self._out(out, x.dtype), new_cache
+    return self._out(out, x.dtype), {**new_cache, **conv_cache}
 
 
 def empty_cache(kind: str, batch_size: int, cache_len: int, *, num_heads: int, head_dim: int,
-                block_size: int, num_features: int) -> dict[str, jax.Array]:
+                block_size: int, num_features: int, conv_size: int = 0) -> dict[str, jax.Array]:
   """The zero cache of one attention layer before any position.
 
   softmax: `k, v [B, H, cache_len, D]`; diag: `k, v [B, H, block_size, D]` (a ring);
   linear: `s [B, H, D, D]`, `z [B, H, D]`; norm: `s`; performer: `s [B, H, m, D]`,
-  `z [B, H, m]` and the running stabiliser `c [B, H]`.
+  `z [B, H, m]` and the running stabiliser `c [B, H]`. With a short convolution, also
+  `conv [B, conv_size - 1, 3HD]`: the last projections `[q, k, v]` before the convolution.
   """
   b, h, d = batch_size, num_heads, head_dim
   if kind in ("softmax", "diag"):
     length = cache_len if kind == "softmax" else block_size
-    return {"k": jnp.zeros((b, h, length, d)), "v": jnp.zeros((b, h, length, d))}
-  if kind == "performer":
+    cache = {"k": jnp.zeros((b, h, length, d)), "v": jnp.zeros((b, h, length, d))}
+  elif kind == "performer":
     m = num_features
-    return {"s": jnp.zeros((b, h, m, d)), "z": jnp.zeros((b, h, m)), "c": jnp.full((b, h), -1e30)}
-  cache = {"s": jnp.zeros((b, h, d, d))}
-  if kind == "linear":
-    cache["z"] = jnp.zeros((b, h, d))
+    cache = {"s": jnp.zeros((b, h, m, d)), "z": jnp.zeros((b, h, m)),
+             "c": jnp.full((b, h), -1e30)}
+  else:
+    cache = {"s": jnp.zeros((b, h, d, d))}
+    if kind == "linear":
+      cache["z"] = jnp.zeros((b, h, d))
+  if conv_size:
+    cache["conv"] = jnp.zeros((b, conv_size - 1, 3 * h * d))
   return cache
 
 
@@ -412,6 +449,7 @@ class Block(nn.Module):
   block_size: int = 16
   num_features: int = 64
   chunk_size: int = 64
+  conv_size: int = 0
   dtype: Any = jnp.float32
 
   def setup(self):
@@ -423,7 +461,7 @@ class Block(nn.Module):
     self.attention = CausalSelfAttention(
       self.features, self.num_heads, self.features // self.num_heads, kind=self.kind,
       variant=self.variant, block_size=self.block_size, num_features=self.num_features,
-      chunk_size=self.chunk_size, dtype=self.dtype)
+      chunk_size=self.chunk_size, conv_size=self.conv_size, dtype=self.dtype)
     self.mlp_norm = nn.RMSNorm(dtype=self.dtype)
     hidden = self.mlp_ratio * self.features
     self.mlp_in = nn.Dense((2 if self.mlp == "glu" else 1) * hidden, dtype=self.dtype,
@@ -474,6 +512,8 @@ class TransformerLM(nn.Module):
     num_features: FAVOR+ features per performer layer.
     variant: TransNormer settings of diag and norm layers, `"t1"` or `"t2"`.
     chunk_size: chunk length of the causal linear kernels (speed only).
+    conv_size: width `c` of a short causal depthwise convolution over the projected `q, k, v`
+      of every layer (0: none); see the module doc.
     dtype: computation dtype (parameters and attention stay float32).
   """
   vocab_size: int
@@ -489,6 +529,7 @@ class TransformerLM(nn.Module):
   num_features: int = 64
   variant: str = "t2"
   chunk_size: int = 64
+  conv_size: int = 0
   dtype: Any = jnp.float32
 
   def setup(self):
@@ -499,8 +540,8 @@ class TransformerLM(nn.Module):
     self.blocks = [
       Block(self.width, self.num_heads, kind=kind, variant=self.variant, mlp=self.mlp,
             mlp_ratio=self.mlp_ratio, block_size=self.block_size,
-            num_features=self.num_features, chunk_size=self.chunk_size, dtype=self.dtype,
-            name=f"block_{i}")
+            num_features=self.num_features, chunk_size=self.chunk_size,
+            conv_size=self.conv_size, dtype=self.dtype, name=f"block_{i}")
       for i, kind in enumerate(self.kinds)]
     self.final_norm = nn.RMSNorm(dtype=self.dtype)
     if not self.tie_embeddings:

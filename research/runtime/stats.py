@@ -69,13 +69,20 @@ def summarize(values, *, confidence=0.95) -> Summary:
 
 
 def format_ci(summary: Summary, digits: int = 2) -> str:
-  """'mean [low, high]' with a fixed number of decimals."""
+  """'mean [low, high]' with a fixed number of decimals; the mean alone for one value (no CI)."""
   f = f"{{:.{digits}f}}"
+  if summary.n == 1:
+    return f.format(summary.mean)
   return f"{f.format(summary.mean)} [{f.format(summary.ci_low)}, {f.format(summary.ci_high)}]"
 
 
 def format_pm(summary: Summary, digits: int = 2) -> str:
-  """'mean ± half-width of the CI' (the CI need not be symmetric; the larger side is shown)."""
+  """'mean ± half-width of the CI' (the CI need not be symmetric; the larger side is shown).
+
+  One value has no CI: the mean alone (not '± 0', which would read as certainty).
+  """
   half = max(summary.mean - summary.ci_low, summary.ci_high - summary.mean)
   f = f"{{:.{digits}f}}"
+  if summary.n == 1:
+    return f.format(summary.mean)
   return f"{f.format(summary.mean)} ± {f.format(half)}"

@@ -2,11 +2,11 @@
 
 from research.models.transformer import TransformerLM
 
-# (attention, variant): every kind but performer in one model (a layer each: a leak or mismatch in
-# any layer reaches the logits) with TransNormer's T2 settings; the T1 settings of diag and norm;
-# performer alone.
-CASES = [(("softmax", "linear", "norm", "diag"), "t2"), (("diag", "norm"), "t1"),
-         ("performer", "t2")]
+# (attention, variant, conv_size): every kind but performer in one model (a layer each: a leak or
+# mismatch in any layer reaches the logits) with TransNormer's T2 settings and a short convolution;
+# the T1 settings of diag and norm; performer alone.
+CASES = [(("softmax", "linear", "norm", "diag"), "t2", 3), (("diag", "norm"), "t1", 0),
+         ("performer", "t2", 0)]
 # Performer: the full pass (performer_attention) stabilises the keys by their maximum over the
 # whole sequence, decoding by a running maximum; they cancel in the ratio only up to the
 # denominator's eps = 1e-6, which moves logits by ~1e-4 at these sizes.

@@ -30,9 +30,9 @@ def _full_and_cached(model, variables, tokens, prompt_len):
   return full, cached, jnp.swapaxes(scratch, 0, 1)
 
 
-@pytest.mark.parametrize("attention,variant", CASES)
-def test_cached_decoding_matches_full_forward(attention, variant):
-  model = small_model(attention, variant=variant)
+@pytest.mark.parametrize("attention,variant,conv_size", CASES)
+def test_cached_decoding_matches_full_forward(attention, variant, conv_size):
+  model = small_model(attention, variant=variant, conv_size=conv_size)
   tokens = jax.random.randint(jax.random.key(2), (3, 14), 0, 11)
   variables = init_lm(model, jax.random.key(0))
   prompt_len = 6  # the prompt ends inside a diag block and a linear chunk
@@ -41,6 +41,15 @@ def test_cached_decoding_matches_full_forward(attention, variant):
   atol = PERFORMER_ATOL if attention == "performer" else 2e-6
   np.testing.assert_allclose(cached, full[:, prompt_len - 1:], atol=atol, rtol=0)
   np.testing.assert_allclose(scratch, full, atol=atol, rtol=0)
+
+
+def test_prompt_shorter_than_the_convolution():
+  """A 1-token prompt with conv_size 3: prefill pads the convolution's history with zeros."""
+  model = small_model("linear", num_layers=1, conv_size=3)
+  tokens = jax.random.randint(jax.random.key(5), (2, 6), 0, 11)
+  variables = init_lm(model, jax.random.key(1))
+  full, cached, _ = _full_and_cached(model, variables, tokens, 1)
+  np.testing.assert_allclose(cached, full, atol=2e-6, rtol=0)
 
 
 def _generate_and_score(model, variables, key, prompt, *, n, top_k=None, greedy=False,

@@ -26,6 +26,27 @@ def test_shapes_and_parameter_count(tie, mlp):
   assert ("head" in variables["params"]) == (not tie)
 
 
+def test_short_convolution_is_a_causal_depthwise_filter():
+  """The keys after the conv are `Σ_i w_i x_{t-c+1+i}` of the projections (zero before t = 0),
+  checked against a direct loop; prefill keeps the last c - 1 projections."""
+  model = small_model("softmax", num_layers=1, conv_size=3)
+  variables = init_lm(model, jax.random.key(0))
+  attention = model.bind(variables).blocks[0].attention
+  x = jax.random.normal(jax.random.key(1), (2, 7, 16))
+  projected = np.asarray(attention.qkv(x))
+  w = np.asarray(variables["params"]["block_0"]["attention"]["conv_kernel"])
+  expected = np.zeros_like(projected)
+  for t in range(7):
+    for i in range(3):
+      if t - 2 + i >= 0:
+        expected[:, t] += w[i] * projected[:, t - 2 + i]
+  _, cache = attention.prefill(x, 8)
+  _, k, _ = (np.asarray(a).reshape(2, 7, -1) for a in attention._split(jnp.asarray(expected)))
+  cached_k = np.asarray(cache["k"][:, :, :7]).transpose(0, 2, 1, 3).reshape(2, 7, -1)
+  np.testing.assert_allclose(cached_k, k, atol=1e-5)
+  np.testing.assert_allclose(cache["conv"], projected[:, -2:], atol=1e-6)
+
+
 def test_layer_kinds_and_validation():
   assert layer_kinds(small_model(("softmax", "linear"))) == ("softmax", "linear")
   assert layer_kinds(small_model("transnormer", num_layers=4)) == ("diag", "diag", "norm", "norm")
@@ -38,11 +59,14 @@ def test_layer_kinds_and_validation():
     init(small_model(("softmax",), num_layers=2), tokens)
   with pytest.raises(ValueError, match="max_len"):
     init(small_model(), jnp.zeros((1, 25), jnp.int32))
+  with pytest.raises(ValueError, match="conv_size"):
+    init(small_model(conv_size=-1), tokens)
 
 
 def test_init_lm_matches_flax_init_structure():
-  for attention, variant in [("performer", "t2"), ("transnormer", "t2"), ("norm", "t1")]:
-    model = small_model(attention, variant=variant, num_layers=3)
+  for attention, variant, conv in [("performer", "t2", 0), ("transnormer", "t2", 2),
+                                   ("norm", "t1", 0)]:
+    model = small_model(attention, variant=variant, num_layers=3, conv_size=conv)
     flax_shapes = jax.eval_shape(model.init, jax.random.key(0), jnp.zeros((1, 4), jnp.int32))
     fast_shapes = jax.eval_shape(functools.partial(init_lm, model), jax.random.key(0))
     assert jax.tree.structure(flax_shapes) == jax.tree.structure(fast_shapes)
@@ -70,9 +94,9 @@ def _apply_stack(model, variables, tokens):
   return jax.vmap(lambda t: model.apply(variables, t))(tokens)
 
 
-@pytest.mark.parametrize("attention,variant", CASES)
-def test_causal_future_tokens_never_change_earlier_logits(attention, variant):
-  model = small_model(attention, variant=variant)
+@pytest.mark.parametrize("attention,variant,conv_size", CASES)
+def test_causal_future_tokens_never_change_earlier_logits(attention, variant, conv_size):
+  model = small_model(attention, variant=variant, conv_size=conv_size)
   tokens = jax.random.randint(jax.random.key(1), (2, 13), 0, 11)
   positions = (3, 6, 12)  # inside a chunk/block, at a boundary, the last one
   variants = [tokens] + [tokens.at[:, p:].set((tokens[:, p:] + 5) % 11) for p in positions]

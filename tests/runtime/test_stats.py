@@ -56,3 +56,5 @@ def test_formatting():
   s = stats.Summary(1.0, 0.1, 0.8, 1.3, 1.0, 4)
   assert stats.format_ci(s, 1) == "1.0 [0.8, 1.3]"
   assert stats.format_pm(s, 1) == "1.0 ± 0.3"
+  one = stats.summarize([2.0])  # no CI from one value: the mean alone, never "± 0"
+  assert stats.format_pm(one, 1) == stats.format_ci(one, 1) == "2.0"
