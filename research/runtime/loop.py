@@ -176,6 +176,8 @@ def run(experiment: Experiment, config, workdir, *, progress: bool = True,
   report = experiment.report(final, history, info)
   if primary:
     outputs.write_report(workdir, report)
+    if experiment.finalize is not None:  # without it `final` is the whole state: not saved
+      outputs.write_final(workdir, final, members)
     for table in report.tables:
       echo(markdown_table(table) + "\n")
     echo(f"results in {workdir}/results.md")

@@ -2,7 +2,8 @@
 
 `config.json`, `metrics.jsonl` (one line per chunk), TensorBoard events (tensorboardX, no
 TensorFlow needed), `results.md`, `results.csv` (the first table; further tables as
-`results_<name>.csv`) and one PNG per plot.
+`results_<name>.csv`), one PNG per plot, and `final.npz` (the experiment's `finalize` output per
+member, for statistics the report does not compute).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import math
 import pathlib
 import re
 
+import jax
 import numpy as np
 
 from research.runtime.report import Plot, Report, Table, markdown_table
@@ -94,6 +96,26 @@ def write_report(workdir: pathlib.Path, report: Report) -> list[pathlib.Path]:
     render_plot(plot, path)
     written.append(path)
   return written
+
+
+def write_final(workdir: pathlib.Path, final, members) -> pathlib.Path:
+  """Writes `final.npz`: every leaf of `final` (leading axis: members) as `final/<path>`, and who
+  each member is: `member/seed_index`, `member/point_index`, `member/hparam/<field>`.
+
+  Read it with `np.load(workdir / "final.npz")`; e.g. the rows of seed 0 are
+  `data["member/seed_index"] == 0`.
+  """
+  arrays = {}
+  for path, leaf in jax.tree_util.tree_flatten_with_path(final)[0]:
+    name = "/".join(str(getattr(k, "key", getattr(k, "idx", k))) for k in path)
+    arrays["final/" + (name or "value")] = np.asarray(leaf)
+  arrays["member/seed_index"] = np.asarray(members.seed_index)
+  arrays["member/point_index"] = np.asarray(members.point_index)
+  for field, values in members.hparams.items():
+    arrays[f"member/hparam/{field}"] = np.asarray(values)
+  path = workdir / "final.npz"
+  np.savez(path, **arrays)
+  return path
 
 
 def _write_csv(path: pathlib.Path, table: Table) -> None:

@@ -34,6 +34,11 @@ def test_results_match_the_reference_and_outputs_are_written(tmp_path):
   assert len(lines[0]["estimate"]) == 6 and len(lines[0]["samples"][0]) == 3
   assert json.loads((tmp_path / "config.json").read_text())["sweep"] == "mu=0.0,2.0"
   assert "mu=2.0" in (tmp_path / "results.md").read_text()
+  final = np.load(tmp_path / "final.npz")  # per member: the values behind the table
+  np.testing.assert_array_equal(final["member/seed_index"], [0, 1, 2, 0, 1, 2])
+  np.testing.assert_array_equal(final["member/hparam/mu"], [0.0, 0.0, 0.0, 2.0, 2.0, 2.0])
+  mu2 = final["member/point_index"] == 1
+  assert final["final/estimate"][mu2].mean() == pytest.approx(_estimates(result)[1], rel=1e-6)
 
 
 def test_resume_continues_bit_identically(tmp_path):

@@ -29,12 +29,15 @@ def make(num_chunks=4, draws_per_chunk=32, mu=1.0, poison_chunk=-1):
     rows = []
     for p in range(len(info.members.points)):
       sel = info.members.point_index == p
-      s = summarize(final["total"][sel] / final["count"][sel])
+      s = summarize(final["estimate"][sel])
       rows.append([info.members.point_label(p), s.mean, s.ci_low, s.ci_high])
     return Report(tables=[Table("estimates", ["point", "mean", "lo", "hi"], rows)])
 
+  def finalize(state):
+    return {"estimate": state["total"] / state["count"]}
+
   return Experiment(init=init, step=step, num_chunks=num_chunks, report=report,
-                    hparams={"mu": mu}, updates_per_chunk=draws_per_chunk)
+                    hparams={"mu": mu}, updates_per_chunk=draws_per_chunk, finalize=finalize)
 
 
 def config(**overrides):
