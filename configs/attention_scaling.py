@@ -15,10 +15,10 @@ interpolated. Softmax is not run above `softmax_max_len` (extrapolated ∝ T², 
 Expected (the issue's targets, at T = 16,384 on a 2-core CPU): causal linear attention
 forward+backward ≥ 50× faster than `jax.nn.dot_product_attention` with a causal mask, non-causal
 ≥ 100×; peak memory ∝ T for every linear variant (log-log slope ≈ 1) and ∝ T² for softmax.
-Measured (2-core CPU at load ≈ 6 from other jobs): causal 1.22 s vs ~145 s (~119×), non-causal
-0.62 s vs ~128 s (~207×); memory slopes 1.00 (linear variants) and 1.95 (softmax: 16.5 GB at
-16,384). Runtime: 3.5 min with a warm compilation cache, 8.5 min cold (84 programs compiled)
-on that loaded machine; less when it is quiet.
+Measured (quiet 2-core CPU): causal 0.40 s vs ~33.8 s (~85×), non-causal 0.16 s vs ~32.9 s
+(~205×); memory slopes 1.00 (linear variants) and 1.95 (softmax: 16.5 GB at 16,384). At load ≈ 6
+from other jobs every time was 2–4× longer (causal ~119×, non-causal ~207×). Runtime: 83 s with a
+warm compilation cache on the quiet machine, 8.5 min cold (84 programs compiled) under load.
 """
 
 from research.runtime import base_config, select_variant
