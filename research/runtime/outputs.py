@@ -125,6 +125,15 @@ def _write_csv(path: pathlib.Path, table: Table) -> None:
     writer.writerows(table.rows)
 
 
+_LINESTYLES = ("-", "--", ":", "-.")
+
+
+def line_style(index: int) -> tuple[str, str]:
+  """(colour, line style) of the `index`-th series: the 10 default colours, then the same colours
+  dashed, dotted, dash-dotted, so up to 40 series stay distinguishable."""
+  return f"C{index % 10}", _LINESTYLES[(index // 10) % len(_LINESTYLES)]
+
+
 def render_plot(plot: Plot, path: pathlib.Path) -> None:
   """Renders a `Plot` to PNG with matplotlib's Agg backend (no display needed)."""
   import matplotlib
@@ -133,9 +142,10 @@ def render_plot(plot: Plot, path: pathlib.Path) -> None:
   import matplotlib.pyplot as plt
 
   fig, ax = plt.subplots(figsize=(6.4, 4.2), dpi=110)
-  for s in plot.series:
+  for i, s in enumerate(plot.series):
     x, y = np.asarray(s.x, dtype=float), np.asarray(s.y, dtype=float)
-    (line,) = ax.plot(x, y, label=s.label, lw=1.6)
+    color, linestyle = line_style(i)
+    (line,) = ax.plot(x, y, label=s.label, lw=1.6, color=color, linestyle=linestyle)
     if s.lo is not None and s.hi is not None:
       ax.fill_between(x, np.asarray(s.lo, float), np.asarray(s.hi, float),
                       color=line.get_color(), alpha=0.2, lw=0)

@@ -117,3 +117,13 @@ def test_one_four_devices_and_two_hosts_agree(tmp_path):
   np.testing.assert_allclose(four["rows"], one["rows"], rtol=1e-6, atol=1e-6)
   np.testing.assert_allclose(mh["rows"], one["rows"], rtol=1e-6, atol=1e-6)
   assert not (tmp_path / "mh.npz").with_suffix(".npz.1").exists()
+
+
+def test_plots_keep_up_to_40_series_distinguishable(tmp_path):
+  from research.runtime import outputs
+
+  styles = [outputs.line_style(i) for i in range(40)]
+  assert len(set(styles)) == 40 and styles[0] == ("C0", "-") and styles[10] == ("C0", "--")
+  series = [runtime.Series(f"s{i}", np.arange(3), np.arange(3) + i) for i in range(12)]
+  outputs.render_plot(runtime.Plot("many", "12 lines", "x", "y", series), tmp_path / "many.png")
+  assert (tmp_path / "many.png").stat().st_size > 1000
