@@ -18,7 +18,7 @@ See 'Zoology: Measuring and Improving Recall in Efficient Language Models' by Ar
 
     python launch.py --config=configs/mqar.py            # ≈ 19 min on the 2-core CPU
     python launch.py --config=configs/mqar.py:long       # 3,000 updates, 1 seed (≈ 17 min)
-    python launch.py --config=configs/mqar.py:no_conv    # no short convolution (≈ 15 min)
+    python launch.py --config=configs/mqar.py:no_conv    # no short convolution (≈ 7 min)
 
 Published pattern: softmax attention solves MQAR at small width; linear attention and the Performer
 lose accuracy as the pairs grow and need more width. Measured (default config, 1,000 AdamW updates
@@ -84,7 +84,7 @@ def get_config(arg=None):
     c.sampling_kinds = ()
     c.checkpoint_every = 1
 
-  def no_conv(c):  # the previous default: no short convolution, 1 seed, 4,000 updates (≈ 15 min)
+  def no_conv(c):  # the previous default: no short convolution, 1 seed, 4,000 updates (≈ 7 min)
     c.conv_size = 0
     c.num_seeds = 1
     c.widths = (64,)
