@@ -17,7 +17,7 @@ See 'Zoology: Measuring and Improving Recall in Efficient Language Models' by Ar
 (https://arxiv.org/abs/2312.04927).
 
     python launch.py --config=configs/mqar.py            # ≈ 19 min on the 2-core CPU
-    python launch.py --config=configs/mqar.py:long       # 3,000 updates, 1 seed (≈ 17 min)
+    python launch.py --config=configs/mqar.py:long       # 3,000 updates, 1 seed (≈ 14 min)
     python launch.py --config=configs/mqar.py:no_conv    # no short convolution (≈ 7 min)
 
 Published pattern: softmax attention solves MQAR at small width; linear attention and the Performer
@@ -94,7 +94,7 @@ def get_config(arg=None):
     c.num_chunks = 20
     c.checkpoint_every = 5
 
-  def long(c):  # 3× the updates, 1 seed (≈ 17 min): does the ranking hold with more training?
+  def long(c):  # 3× the updates, 1 seed (≈ 14 min): does the ranking hold with more training?
     c.num_seeds = 1
     c.num_chunks = 15
     c.checkpoint_every = 5
