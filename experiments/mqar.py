@@ -82,8 +82,15 @@ def make(config) -> Experiment:
   require(config.batch_size >= 1 and config.learning_rate > 0,
           "config.batch_size must be >= 1 and config.learning_rate > 0")
 
+  require(config.eval_size >= 1, f"config.eval_size must be >= 1, got {config.eval_size}")
+
   names = [f"{k}_w{w}" for k in kinds for w in widths]
   models = {f"{k}_w{w}": build_model(config, k, w) for k in kinds for w in widths}
+  for model in models.values():  # the model's own checks (layers, mlp, conv, ...), as one line
+    try:
+      jax.eval_shape(functools.partial(init_lm, model), jax.random.key(0))
+    except ValueError as e:
+      require(False, f"config: {e}")
   total_updates = int(config.num_chunks) * int(config.updates_per_chunk)
   schedule = optax.warmup_cosine_decay_schedule(
     0.0, float(config.learning_rate), max(1, int(config.warmup_fraction * total_updates)),

@@ -258,6 +258,10 @@ class CausalSelfAttention(nn.Module):
     h, d = self.num_heads, self.head_dim
     if self.conv_size < 0:
       raise ValueError(f"conv_size must be >= 0 (0: no short convolution), got {self.conv_size}.")
+    if self.kind == "diag" and self.block_size < 1:
+      raise ValueError(f"block_size must be >= 1, got {self.block_size}.")
+    if self.kind == "performer" and self.num_features < 1:
+      raise ValueError(f"num_features must be >= 1, got {self.num_features}.")
     settings = variant_settings(self.variant)
     self.feature_map = settings["feature_map"] if self.kind == "norm" else elu_plus_one
     self.norm = settings["norm"]
@@ -455,6 +459,8 @@ class Block(nn.Module):
   def setup(self):
     if self.mlp not in ("mlp", "glu"):
       raise ValueError(f"mlp must be 'mlp' or 'glu', got {self.mlp!r}.")
+    if self.mlp_ratio < 1:
+      raise ValueError(f"mlp_ratio must be >= 1, got {self.mlp_ratio}.")
     if self.features % self.num_heads:
       raise ValueError(f"width {self.features} is not a multiple of num_heads {self.num_heads}.")
     self.attention_norm = nn.RMSNorm(dtype=self.dtype)
@@ -533,6 +539,8 @@ class TransformerLM(nn.Module):
   dtype: Any = jnp.float32
 
   def setup(self):
+    if self.num_layers < 1:
+      raise ValueError(f"num_layers must be >= 1, got {self.num_layers}.")
     self.kinds = layer_kinds(self)
     self.embed = nn.Embed(self.vocab_size, self.width, embedding_init=normal_flat(0.02))
     self.position_embedding = self.param("position_embedding", normal_flat(0.02),

@@ -39,3 +39,13 @@ def test_bad_config_is_a_config_error():
   config.pairs = (2, 9)
   with pytest.raises(runtime.ConfigError, match="too short|distinct"):
     mqar.make(config)
+
+
+@pytest.mark.parametrize("field,value,message", [
+  ("conv_size", -1, "conv_size"), ("num_layers", 0, "num_layers"), ("mlp", "relu", "mlp"),
+  ("mlp_ratio", 0, "mlp_ratio"), ("eval_size", 0, "eval_size")])
+def test_bad_model_fields_are_config_errors(field, value, message):
+  config = mqar_config.get_config("smoke")
+  config[field] = value
+  with pytest.raises(runtime.ConfigError, match=message):
+    mqar.make(config)
