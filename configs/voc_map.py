@@ -28,8 +28,7 @@ import pathlib
 
 from research.runtime import base_config, select_variant
 
-FIXTURE = pathlib.Path(__file__).resolve().parents[1].parent / "shared" / "data" / \
-    "padilla_example.json"
+FIXTURE = pathlib.Path(__file__).resolve().parents[1] / "data" / "padilla_example.json"
 
 
 def get_config(arg=None):

@@ -1,8 +1,8 @@
 """A plain per-detection NumPy reference of VOC mAP (the devkit's loop), and synthetic problems.
 
 `voc_map_reference` follows the VOC devkit's `voc_eval` line by line (one Python loop over the
-ranked detections of each class, float64), with the rules of SPEC.md §6. It is the oracle of the
-tests and the baseline of the speed benchmark; it is written for clarity, not speed.
+ranked detections of each class, float64), with the rules of docs/SPEC.md §6. It is the oracle of
+the tests and the baseline of the speed benchmark; it is written for clarity, not speed.
 (`tests/metrics/reference.py` re-exports this module for the tests.)
 """
 

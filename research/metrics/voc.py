@@ -1,6 +1,6 @@
 """PASCAL VOC detection metrics: box IoU, average precision (AP) and mean AP.
 
-The conventions are those of the VOC devkit (SPEC.md §6); each function's docstring names them.
+The conventions are those of the VOC devkit (docs/SPEC.md §6); each function's docstring names them.
 `voc_map` is vectorised: a jit-compiled core on padded static shapes, with no Python loop over
 detections, ground truths or classes.
 """
@@ -377,7 +377,7 @@ def voc_map(det_boxes: chex.Array, det_scores: chex.Array, det_labels: chex.Arra
     {\\mathrm{TP}_k + \\mathrm{FP}_k}
 
   with `TP_k`, `FP_k` counted over the class's `k` best-scored detections, `n_c` its number of
-  non-difficult ground truths, and `AP_c` from `voc_ap` (`method`). The rules (SPEC.md §6):
+  non-difficult ground truths, and `AP_c` from `voc_ap` (`method`). The rules (docs/SPEC.md §6):
 
   - Per class, detections are ranked by score, descending and **stable**: equal scores keep their
     input order (0.0 and -0.0 tie; negative scores are fine).

@@ -123,7 +123,7 @@ def _sample(u, probs):
   to slightly less than one. One uniform per draw is much cheaper inside a scan than a key split.
   Rows here are short (the actions or states of a tabular MDP), so `jnp.cumsum` is used: on
   XLA:CPU it compiles faster than `lax.associative_scan`, and its O(N²) lowering on long axes
-  (STYLE.md) does not matter at N ≤ a few hundred.
+  (measured for this JAX version) does not matter at N ≤ a few hundred.
   """
   cdf = jnp.cumsum(probs)
   u = jnp.asarray(u, cdf.dtype)

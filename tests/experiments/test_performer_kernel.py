@@ -15,7 +15,7 @@ def test_lemma2_closed_forms_by_hand():
   y = r * np.array([np.cos(theta), np.sin(theta)])
   sm = np.exp(x @ y)
   plus, minus = np.sum((x + y) ** 2), np.sum((x - y) ** 2)
-  # SPEC.md §5, as written there.
+  # docs/SPEC.md §5, as written there.
   mse_pos = np.exp(plus) * sm**2 * (1 - np.exp(-plus)) / 64
   mse_trig = np.exp(plus) * sm**-2 * (1 - np.exp(-minus)) ** 2 / (2 * 64)
   assert pk.lemma2_mse("positive", r, theta, 64) == pytest.approx(mse_pos, rel=1e-12)

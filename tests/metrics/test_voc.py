@@ -15,8 +15,7 @@ from hypothesis import strategies as st
 from research import metrics
 from tests.metrics.reference import synthetic_problem, voc_map_reference
 
-FIXTURE = pathlib.Path(__file__).resolve().parents[2].parent / "shared" / "data" / \
-    "padilla_example.json"
+FIXTURE = pathlib.Path(__file__).resolve().parents[2] / "data" / "padilla_example.json"
 METHODS = ("all_points", "11_point")
 
 
