@@ -30,7 +30,8 @@ def group_advantages(rewards, *, group_size, normalize_std=True, eps=1e-6) -> ja
 
   with the sample standard deviation (`ddof=1`):
   `std_g R = sqrt(Σ_{j∈g} (R_j − mean_g R)² / (G − 1))`. A group whose rewards are all equal has
-  zero advantages (`0 / (0 + ε)`). A group of size 1 has no baseline other than itself: its
+  zero advantages (exactly, in any precision: the group is centred on one of its members
+  before it is averaged). A group of size 1 has no baseline other than itself: its
   advantage is defined as 0 (the `ddof=1` std is undefined there; no NaN is produced).
 
   See 'DeepSeekMath: Pushing the Limits of Mathematical Reasoning in Open Language Models' by
@@ -60,7 +61,11 @@ def _group_advantages_core(rewards, eps, *, group_size, normalize_std):
   r = grouped(rewards, group_size)
   if group_size == 1:
     return jnp.zeros_like(rewards)
-  centred = r - r.mean(axis=1, keepdims=True)
+  # Centre on the group's first member before averaging: the mean of G equal values that are not
+  # dyadic (100.3, 1/3) is off by an ulp in float32, and dividing by `std + eps` would amplify
+  # it ~1e6×. Shifted, an all-equal group is exactly zero, and so are its advantages.
+  shifted = r - r[:, :1]
+  centred = shifted - shifted.mean(axis=1, keepdims=True)
   if normalize_std:
     var = jnp.sum(jnp.square(centred), axis=1, keepdims=True) / (group_size - 1)
     positive = var > 0  # a safe square root: finite gradients for constant groups

@@ -65,6 +65,35 @@ def test_constant_and_size_one_groups_are_zero():
   assert np.isfinite(grads).all()
 
 
+@pytest.mark.parametrize("value", [100.3, 12.3, 1 / 3, 0.1, -7.7, 1e4 + 0.1])
+@pytest.mark.parametrize("group_size", [2, 3, 7, 8, 64, 100])
+def test_constant_non_dyadic_groups_are_exactly_zero_in_float32(value, group_size):
+  # The float32 mean of equal non-dyadic values is off by an ulp; divided by `std + 1e-6` that
+  # used to give advantages of order ±1 (−0.951 for 64 × 100.3) instead of 0.
+  rewards = jnp.full((3 * group_size,), value, jnp.float32)
+  for normalize_std in (True, False):
+    adv = llm_rl.group_advantages(rewards, group_size=group_size, normalize_std=normalize_std)
+    np.testing.assert_array_equal(adv, 0.0)
+    adv = jax.jit(functools.partial(llm_rl.group_advantages, group_size=group_size,
+                                    normalize_std=normalize_std))(rewards)
+    np.testing.assert_array_equal(adv, 0.0)
+
+
+@settings(max_examples=60, deadline=None)
+@given(values=st.lists(st.floats(-1e4, 1e4, allow_nan=False, width=32), min_size=1, max_size=6),
+       group_size=st.sampled_from([2, 3, 5, 8, 16]))
+def test_groups_that_are_constant_get_zero_and_the_others_match_float64(values, group_size):
+  # Some groups constant (each a value from `values`), interleaved with a non-constant group.
+  groups = [np.full(group_size, v, np.float32) for v in values]
+  groups.append(np.linspace(0, 1, group_size, dtype=np.float32))
+  rewards = np.concatenate(groups)
+  adv = np.asarray(llm_rl.group_advantages(jnp.asarray(rewards), group_size=group_size))
+  adv = adv.reshape(-1, group_size)
+  np.testing.assert_array_equal(adv[:-1], 0.0)
+  np.testing.assert_allclose(adv[-1], np_group_advantages(groups[-1], group_size), rtol=1e-5,
+                             atol=1e-5)
+
+
 def test_dr_grpo_is_centred_without_std():
   rewards = jnp.array([1.0, 1.0, 0.0, 0.0, 2.0, 0.0, 0.0, 0.0])
   adv = llm_rl.group_advantages(rewards, group_size=4, normalize_std=False)
