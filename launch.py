@@ -15,7 +15,10 @@ from research.runtime import cli
 _CONFIG = config_flags.DEFINE_config_file(
     "config", cli.DEFAULT_CONFIG, "Experiment config file, optionally with ':variant'.",
     lock_config=True)
-_WORKDIR = flags.DEFINE_string("workdir", None, "Work directory (default runs/<config>/<variant>).")
+_WORKDIR = flags.DEFINE_string(
+    "workdir", None, "Work directory (default runs/<config>/<variant>[-<digest of overrides>]).")
+_RESTART = flags.DEFINE_bool(
+    "restart", False, "Delete the run already in the work directory and start this one.")
 _MULTIHOST = flags.DEFINE_bool("multihost", False, "Call jax.distributed.initialize().")
 _COORDINATOR = flags.DEFINE_string("coordinator_address", None, "host:port of process 0.")
 _NUM_PROCESSES = flags.DEFINE_integer("num_processes", None, "Processes in a manual cluster.")
@@ -38,11 +41,12 @@ def main(argv):
                                        process_id=_PROCESS_ID.value)
   runtime.setup_compilation_cache(_CACHE_DIR.value)
   config = _CONFIG.value
-  workdir = _WORKDIR.value or cli.default_workdir(cli.config_argument(sys.argv))
+  workdir = _WORKDIR.value or cli.default_workdir(sys.argv)
   del jax
   try:
     experiment = load_experiment(config.experiment).make(config)
-    result = runtime.run(experiment, config, workdir, progress=_PROGRESS.value)
+    result = runtime.run(experiment, config, workdir, progress=_PROGRESS.value,
+                         restart=_RESTART.value)
   except (runtime.ConfigError, runtime.NonFiniteError) as e:
     print(f"error: {e}", file=sys.stderr)
     sys.exit(2 if isinstance(e, runtime.ConfigError) else 3)

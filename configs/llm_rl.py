@@ -1,6 +1,6 @@
 """Policy optimisation for a tiny language model: the DAPO ablation ladder and its neighbours.
 
-A small-scale analogue of DAPO's Table 1 (SPEC.md §4): a 2-layer transformer policy
+A small-scale analogue of DAPO's Table 1 (docs/SPEC.md §4): a 2-layer transformer policy
 (`research.models.TransformerLM`) is first trained by supervised learning on imperfect
 demonstrations of multi-digit addition (`research.tasks.addition`: a fraction of the answers
 wrong, too long, or rambling past the budget), once, inside `init` from a fixed key, so every arm
@@ -90,7 +90,7 @@ ARMS = _arms()
 
 def get_config(arg=None):
   c = base_config("llm_rl")
-  c.num_seeds = 4                   # seeds per arm (paired: seed i of every arm shares its keys)
+  c.num_seeds = 8                   # seeds per arm (paired: seed i of every arm shares its keys)
   c.arms = tuple(ARMS)              # the arms, in table order; `arm` indexes this tuple
   c.arm_settings = ml_collections.ConfigDict(ARMS)
   c.arm = 0                         # the sweepable arm index (used without a sweep)

@@ -26,8 +26,8 @@ import jax.extend
 import jax.numpy as jnp
 import numpy as np
 
-from research import rl
-from research.runtime import Plot, Report, Series, Table, require, summarize
+from research import models, rl
+from research.runtime import Plot, Report, Series, Table, format_pm, require, summarize
 
 # Published returns (gymnax README, PPO checkpoints of gymnax-blines; PureJaxRL for CartPole).
 PUBLISHED_RETURN = {"CartPole-v1": 500.0, "Acrobot-v1": -80.0, "Breakout-MinAtar": 28.0}
@@ -62,6 +62,24 @@ def make_env(name: str, *, max_steps_in_episode: int = 0):
   if max_steps_in_episode:
     params = params.replace(max_steps_in_episode=int(max_steps_in_episode))
   return env, params
+
+
+def check_agent_config(config) -> None:
+  """Raises ConfigError for a bad time-limit override or network field of a gymnax agent.
+
+  Reads the config only (the environment name is checked by `make_env`, which needs gymnax).
+  """
+  require(int(config.get("max_steps_in_episode", 0)) >= 0,
+          f"config.max_steps_in_episode must be ≥ 0 (0: keep the environment's limit), got "
+          f"{config.get('max_steps_in_episode')}")
+  hidden = tuple(config.hidden_sizes)
+  require(all(isinstance(h, int) and not isinstance(h, bool) and h >= 1 for h in hidden),
+          f"config.hidden_sizes must be positive integers, got {hidden}")
+  require(config.activation in models.ACTIVATIONS, "config.activation must be one of "
+          f"{sorted(models.ACTIVATIONS)}, got '{config.activation}'")
+  if "torso" in config:
+    require(config.torso in models.TORSOS, f"config.torso must be one of {models.TORSOS}, "
+            f"got '{config.torso}'")
 
 
 def num_actions(env, env_params) -> int:
@@ -338,9 +356,7 @@ def max_episode_steps(env_params) -> int:
 
 
 def ci_cell(values, digits=1) -> str:
-  s = summarize(np.asarray(values, np.float64))
-  half = max(s.mean - s.ci_low, s.ci_high - s.mean)
-  return f"{s.mean:.{digits}f} ± {half:.{digits}f}"
+  return format_pm(summarize(np.asarray(values, np.float64)), digits)
 
 
 def speed_cells(info, env_steps_per_chunk: int) -> dict[str, str]:
@@ -364,7 +380,7 @@ def machine_load() -> str:
 
 
 def learning_curve_plot(name, title, history_return, members, env_steps_per_chunk) -> Plot:
-  """Mean return over seeds per chunk with a 95% CI band, one line per sweep point."""
+  """Mean return over seeds per chunk with a 95% Student-t CI band, one line per sweep point."""
   chunks = history_return.shape[0]
   x = np.arange(1, chunks + 1) * env_steps_per_chunk
   series = []
@@ -379,7 +395,8 @@ def learning_curve_plot(name, title, history_return, members, env_steps_per_chun
       mean.append(s.mean)
       lo.append(s.ci_low)
       hi.append(s.ci_high)
-    label = members.point_label(p) if len(members.points) > 1 else "mean, 95% CI over seeds"
+    label = (members.point_label(p) if len(members.points) > 1
+             else "mean, 95% Student-t CI over seeds")
     series.append(Series(label, x, np.array(mean), np.array(lo), np.array(hi)))
   return Plot(name, title, "environment steps per seed", "episode return", series)
 
@@ -411,7 +428,7 @@ def return_report(algo, config, final, history, info, env_steps_per_chunk) -> Re
   caption = (f"{algo} on gymnax {config.env_name}: training return = mean return of the episodes "
              f"finished in the last chunk ({env_steps_per_chunk:,} steps per seed), and over the "
              f"last {tail} chunk(s); greedy = {config.eval_episodes} greedy-policy episodes per "
-             "seed after training; mean ± 95% bootstrap CI over seeds. Published: gymnax README / "
+             "seed after training; mean ± 95% Student-t CI over seeds. Published: gymnax README / "
              "gymnax-blines PPO checkpoints (CartPole-v1 500, Acrobot-v1 ≈ −80, Breakout-MinAtar "
              "≈ 28). Speed: environment steps of all members per second of the chunks run, "
              f"excluding and including the compile time; {info.num_devices} device(s). "

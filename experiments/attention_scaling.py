@@ -107,7 +107,8 @@ def loglog_slope(lengths, values) -> float:
   return float(np.polyfit(np.log(lengths), np.log(values), 1)[0])
 
 
-def make(config) -> Experiment:
+def check_config(config) -> None:
+  """Raises ConfigError (one line) for a config this benchmark cannot run (reads it only)."""
   require(config.num_seeds == 1, f"config.num_seeds must be 1 (a benchmark), got "
           f"{config.num_seeds}")
   lengths = tuple(int(t) for t in config.seq_lens)
@@ -127,7 +128,20 @@ def make(config) -> Experiment:
           f"{lengths[0]} (softmax times are extrapolated from the longest run)")
   require(config.performer_kind in ("positive", "trig"),
           f"config.performer_kind must be 'positive' or 'trig', got '{config.performer_kind}'")
+  require(config.single_run_s >= 0, f"config.single_run_s must be ≥ 0, got {config.single_run_s}")
+  for field in ("slope_from_len", "target_len"):
+    require(int(config[field]) >= 1, f"config.{field} must be ≥ 1, got {config[field]}")
+  for field in ("causal_speedup_target", "noncausal_speedup_target", "linear_memory_slope_max"):
+    require(config[field] > 0, f"config.{field} must be > 0, got {config[field]}")
+  require(config.input_seed >= 0,
+          f"config.input_seed must be ≥ 0 (a NumPy seed), got {config.input_seed}")
 
+
+def make(config) -> Experiment:
+  check_config(config)
+  lengths = tuple(int(t) for t in config.seq_lens)
+  variants = tuple(config.variants)
+  modes = tuple(bool(c) for c in config.causal)
   heads, head_dim = int(config.heads), int(config.head_dim)
   check_len, chunk = int(config.check_len), int(config.chunk_size)
 
@@ -158,7 +172,8 @@ def make(config) -> Experiment:
     checks = {k: float(np.asarray(v)[0]) for k, v in final.items() if k != "key"}
     return _report(config, lengths, variants, modes, checks, info)
 
-  return Experiment(init=init, step=step, num_chunks=1, report=report, updates_per_chunk=1)
+  return Experiment(init=init, step=step, num_chunks=1, report=report, updates_per_chunk=1,
+                    check_config=check_config)
 
 
 def _best_time(fn, args, repeats: int, single_run_s: float) -> tuple[float, int]:

@@ -3,7 +3,7 @@
     python -m experiments.bench_ppo                  # 8 seeds, 5e5 steps each, both programs
     python -m experiments.bench_ppo --seeds=8 --devices=2 --skip_baseline
 
-Both run PureJaxRL's CartPole hyperparameters (SPEC.md §3) with 8 seeds vmapped in one program.
+Both run PureJaxRL's CartPole hyperparameters (docs/SPEC.md §3) with 8 seeds vmapped in one program.
 For each, the table gives the cold compile time (no persistent cache), the run time, environment
 steps per second of all seeds excluding and including compilation, and the final return (mean of
 the episodes finished in the last 1/16 of training, mean ± 95% CI over seeds). The machine's
@@ -193,9 +193,8 @@ def purejaxrl_make_train(config):
 def _summary(values):
   import numpy as np
 
-  from research.runtime import summarize
-  s = summarize(np.asarray(values, np.float64))
-  return f"{s.mean:.1f} ± {max(s.mean - s.ci_low, s.ci_high - s.mean):.1f}"
+  from research.runtime import format_pm, summarize
+  return format_pm(summarize(np.asarray(values, np.float64)), 1)
 
 
 def bench_purejaxrl(seeds, timesteps):

@@ -69,6 +69,7 @@ def build(config) -> Agent:
 
 
 def check_config(config) -> None:
+  """Raises ConfigError (one line) for a config DQN cannot run (reads the config only)."""
   for field in ("num_envs", "total_timesteps", "buffer_size", "batch_size", "num_chunks",
                 "train_interval", "target_update_interval"):
     require(int(config[field]) >= 1, f"config.{field} must be ≥ 1, got {config[field]}")
@@ -79,13 +80,26 @@ def check_config(config) -> None:
           f"({config.num_chunks})")
   require(config.num_envs <= config.buffer_size,
           f"config.buffer_size ({config.buffer_size}) must be ≥ num_envs ({config.num_envs})")
+  require(config.batch_size <= config.buffer_size,
+          f"config.batch_size ({config.batch_size}) must be ≤ buffer_size ({config.buffer_size}) "
+          "(else the buffer never holds a minibatch and no gradient step is taken)")
   require(config.train_interval % config.num_envs == 0 or config.num_envs % config.train_interval
           == 0, f"config.train_interval ({config.train_interval}) and num_envs "
           f"({config.num_envs}) must divide one another (steps advance by num_envs)")
+  require(config.learning_starts >= 0,
+          f"config.learning_starts must be ≥ 0, got {config.learning_starts}")
   require(config.loss in LOSSES, f"config.loss must be one of {LOSSES}, got '{config.loss}'")
-  require(0.0 < config.tau <= 1.0, f"config.tau must be in (0, 1], got {config.tau}")
+  G.check_agent_config(config)
+  require(0.0 <= config.epsilon_start <= 1.0,
+          f"config.epsilon_start must be in [0, 1], got {config.epsilon_start}")
   require(config.epsilon_anneal_time > 0, "config.epsilon_anneal_time must be > 0")
   require(config.eval_episodes >= 1, "config.eval_episodes must be ≥ 1")
+  # The sweepable hyperparameters (HPARAMS).
+  require(config.lr > 0, f"config.lr must be > 0, got {config.lr}")
+  require(0.0 <= config.gamma <= 1.0, f"config.gamma must be in [0, 1], got {config.gamma}")
+  require(0.0 <= config.epsilon_finish <= 1.0,
+          f"config.epsilon_finish must be in [0, 1], got {config.epsilon_finish}")
+  require(0.0 < config.tau <= 1.0, f"config.tau must be in (0, 1], got {config.tau}")
 
 
 def make(config) -> Experiment:
@@ -193,7 +207,7 @@ def make(config) -> Experiment:
       init=init, step=step, num_chunks=num_chunks, report=report,
       hparams={k: float(config[k]) for k in HPARAMS},
       updates_per_chunk=per_chunk, env_steps_per_chunk=per_chunk * n_envs,
-      finalize=finalize, log_members=True)
+      finalize=finalize, log_members=True, check_config=check_config)
 
 
 def optimal_q_gridworld(config) -> np.ndarray:

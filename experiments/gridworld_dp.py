@@ -27,7 +27,10 @@ BOOK_OPTIMAL_VALUES = np.array([
 ])
 
 
-def make(config) -> Experiment:
+def check_config(config) -> None:
+  """Raises ConfigError (one line) for a config this experiment cannot run (reads it only)."""
+  require(len(config.discounts) >= 1 and len(config.forbidden_rewards) >= 1,
+          "config.discounts and config.forbidden_rewards must each list at least one value")
   require(all(0.0 <= g < 1.0 for g in config.discounts),
           f"config.discounts: each must be in [0, 1), got {tuple(config.discounts)}")
   require(0.0 <= config.convergence_discount < 1.0,
@@ -36,8 +39,14 @@ def make(config) -> Experiment:
   require(all(isinstance(j, int) and j >= 1 for j in config.eval_sweeps),
           f"config.eval_sweeps: each must be an integer ≥ 1, got {tuple(config.eval_sweeps)}")
   require(config.tol > 0, f"config.tol must be > 0, got {config.tol}")
+  require(config.trace_iterations >= 1,
+          f"config.trace_iterations must be ≥ 1, got {config.trace_iterations}")
   require(config.random_states >= 1 and config.random_actions >= 1,
           "config.random_states and config.random_actions must be ≥ 1")
+
+
+def make(config) -> Experiment:
+  check_config(config)
   settings = [(g, r) for g in config.discounts for r in config.forbidden_rewards]
   sweeps = tuple(int(j) for j in config.eval_sweeps)
   tol, num_trace = float(config.tol), int(config.trace_iterations)
@@ -105,7 +114,7 @@ def make(config) -> Experiment:
                    f"{final['random_errors'][:, a].max():.1e}"])
     iterations = Table(
         "Iterations to converge", ["algorithm", "grid iterations", "grid ‖v − v*‖∞",
-                                   "random MDPs iterations (mean [95% CI])",
+                                   "random MDPs iterations (mean [95% Student-t CI])",
                                    "random MDPs max ‖v − v*‖∞"], rows,
         f"Grid: γ = {config.convergence_discount}, r_forbidden = "
         f"{config.convergence_forbidden_reward}; random MDPs: {config.random_states} states, "
@@ -127,7 +136,8 @@ def make(config) -> Experiment:
     ]
     return Report([iterations, *tables], plots)
 
-  return Experiment(init=init, step=step, num_chunks=1, report=report, updates_per_chunk=1)
+  return Experiment(init=init, step=step, num_chunks=1, report=report, updates_per_chunk=1,
+                    check_config=check_config)
 
 
 del jax  # imported for type context only

@@ -15,12 +15,13 @@ import jax.numpy as jnp
 import numpy as np
 
 from research import rl
-from research.runtime import Experiment, Plot, Report, Series, Table, require, summarize
+from research.runtime import Experiment, Plot, Report, Series, Table, format_ci, require, summarize
 
 CONTROL = ("sarsa", "expected_sarsa", "n_step_sarsa", "q_learning")
 CONTROL_NAMES = {"sarsa": "Sarsa", "expected_sarsa": "Expected Sarsa",
                  "n_step_sarsa": "n-step Sarsa", "q_learning": "Q-learning (on-policy)"}
 OPTIMAL_TOL = 1e-3
+HPARAMS = ("alpha", "epsilon")
 
 
 def absorbing(mdp: rl.TabularMDP, terminal_mask) -> rl.TabularMDP:
@@ -33,7 +34,8 @@ def absorbing(mdp: rl.TabularMDP, terminal_mask) -> rl.TabularMDP:
                        mdp.discount)
 
 
-def make(config) -> Experiment:
+def check_config(config) -> None:
+  """Raises ConfigError (one line) for a config this experiment cannot run (reads it only)."""
   require(config.num_chunks >= 1, f"config.num_chunks must be ≥ 1, got {config.num_chunks}")
   for field in ("episodes", "td_steps", "offpolicy_steps"):
     value = config[field]
@@ -41,11 +43,15 @@ def make(config) -> Experiment:
             f"config.{field} ({value}) must be a positive multiple of config.num_chunks "
             f"({config.num_chunks})")
   require(0.0 <= config.discount < 1.0, f"config.discount must be in [0, 1), got {config.discount}")
-  require(0.0 < config.alpha <= 1.0, f"config.alpha must be in (0, 1], got {config.alpha}")
-  require(0.0 <= config.epsilon <= 1.0, f"config.epsilon must be in [0, 1], got {config.epsilon}")
   require(config.n_step >= 1, f"config.n_step must be ≥ 1, got {config.n_step}")
   require(config.max_episode_steps >= 1, "config.max_episode_steps must be ≥ 1")
+  # The sweepable hyperparameters (HPARAMS).
+  require(0.0 < config.alpha <= 1.0, f"config.alpha must be in (0, 1], got {config.alpha}")
+  require(0.0 <= config.epsilon <= 1.0, f"config.epsilon must be in [0, 1], got {config.epsilon}")
 
+
+def make(config) -> Experiment:
+  check_config(config)
   chunks = int(config.num_chunks)
   episodes = int(config.episodes) // chunks
   td_steps, off_steps = int(config.td_steps) // chunks, int(config.offpolicy_steps) // chunks
@@ -148,18 +154,18 @@ def make(config) -> Experiment:
         for k in ("reached", "optimal"):
           until = episodes_until_stable(per_episode[k])
           ok = np.isfinite(until)
-          cells.append((_ci(summarize(until[ok]), 0) if ok.any() else "never")
+          cells.append((format_ci(summarize(until[ok]), 0) if ok.any() else "never")
                        + f" ({int(ok.sum())}/{int(sel.sum())})")
         control_rows.append(prefix + [
             CONTROL_NAMES[name] + (f" (n={n})" if name == "n_step_sarsa" else ""), *cells,
-            _ci(summarize(per_episode["optimal"][:, -tail:].mean(axis=1)), 2),
-            _ci(summarize(per_episode["return"][:, -tail:].mean(axis=1)), 1),
-            _ci(summarize(history[f"{name}/start_error"][-1, sel]), 2)])
+            format_ci(summarize(per_episode["optimal"][:, -tail:].mean(axis=1)), 2),
+            format_ci(summarize(per_episode["return"][:, -tail:].mean(axis=1)), 1),
+            format_ci(summarize(history[f"{name}/start_error"][-1, sel]), 2)])
       for label, key in [("TD(0), uniform policy: ‖v − v_π‖∞", "td0/error"),
                          ("TD(0), uniform policy: RMSE(v − v_π)", "td0/rmse"),
                          ("Off-policy Q-learning: ‖max_a q − v*‖∞", "offpolicy/error"),
                          ("Off-policy Q-learning: greedy policy optimal", "offpolicy/optimal")]:
-        eval_rows.append(prefix + [label, _ci(summarize(history[key][-1, sel]), 3)])
+        eval_rows.append(prefix + [label, format_ci(summarize(history[key][-1, sel]), 3)])
     point = ["sweep point"] if multi else []
     tables = [
         Table("TD control on the grid world (Zhao ch. 7)",
@@ -172,9 +178,9 @@ def make(config) -> Experiment:
               "r_other = −1, r_forbidden = r_boundary = −10, r_target = 0, episode ends at the "
               "target. 'Until' is the episode after which the greedy path from the start "
               "always reaches the target / stays optimal (its exact value equals v*(s₀)), "
-              "mean [95% CI] over the seeds where that happens (count in brackets)."),
+              "mean [95% Student-t CI] over the seeds where that happens (count in brackets)."),
         Table("TD evaluation and off-policy Q-learning (Zhao ch. 7)",
-              point + ["quantity", "final value (mean [95% CI])"], eval_rows,
+              point + ["quantity", "final value (mean [95% Student-t CI])"], eval_rows,
               f"Default rewards, γ = {config.discount}, α = {config.alpha}; TD(0) over "
               f"{config.td_steps:,} steps and off-policy Q-learning over "
               f"{config.offpolicy_steps:,} steps of a uniform behaviour policy."),
@@ -199,8 +205,9 @@ def make(config) -> Experiment:
 
   return Experiment(
       init=init, step=step, num_chunks=chunks, report=report,
-      hparams={"alpha": float(config.alpha), "epsilon": float(config.epsilon)},
-      updates_per_chunk=episodes * len(CONTROL) + td_steps + off_steps)
+      hparams={k: float(config[k]) for k in HPARAMS},
+      updates_per_chunk=episodes * len(CONTROL) + td_steps + off_steps,
+      check_config=check_config)
 
 
 def episodes_until_stable(optimal: np.ndarray) -> np.ndarray:
@@ -221,8 +228,3 @@ def _per_episode(history, selected):
   """`[chunks, members, episodes]` history -> `[selected members, all episodes]`."""
   values = history[:, selected]
   return values.transpose(1, 0, 2).reshape(values.shape[1], -1)
-
-
-def _ci(summary, digits):
-  f = f"{{:.{digits}f}}"
-  return f"{f.format(summary.mean)} [{f.format(summary.ci_low)}, {f.format(summary.ci_high)}]"

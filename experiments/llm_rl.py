@@ -45,7 +45,6 @@ from research.runtime import (
   Series,
   Table,
   format_pm,
-  parse_sweep,
   require,
   summarize,
 )
@@ -60,6 +59,37 @@ LADDER = ("naive_grpo", "dapo_overlong_filter", "dapo_clip_higher", "dapo_soft_o
           "dapo_token_level", "dapo_dynamic_sampling")
 
 
+SWITCHES = ("reward_norm", "whiten", "overlong_filter", "dynamic_sampling")  # 0: off, 1: on
+HPARAMS = ("arm", "learning_rate")
+
+
+def _check_arm(config, name: str) -> None:
+  """Raises ConfigError (one line) for a bad `config.arm_settings.<name>` (reads it only)."""
+  require(name in config.arm_settings, f"config.arms: '{name}' has no arm_settings entry")
+  s = config.arm_settings[name]
+  where = f"config.arm_settings.{name}"
+  require(s.advantage in ADVANTAGES,
+          f"{where}.advantage must be one of {ADVANTAGES}, got '{s.advantage}'")
+  require(s.aggregation in llm_rl.AGGREGATION_MODES,
+          f"{where}.aggregation must be one of {llm_rl.AGGREGATION_MODES}, got "
+          f"'{s.aggregation}'")
+  for field in ("eps_low", "eps_high"):
+    require(s[field] > 0, f"{where}.{field}: eps must be > 0 (1000: no clipping), got {s[field]}")
+  require(s.dual_clip == 0 or s.dual_clip > 1,
+          f"{where}.dual_clip must be 0 (off) or > 1, got {s.dual_clip}")
+  for field in ("kl_loss_coef", "kl_reward_coef"):
+    require(s[field] >= 0, f"{where}.{field} must be ≥ 0 (0: no KL term), got {s[field]}")
+  for field in SWITCHES:
+    require(s[field] in (0, 1), f"{where}.{field} must be 0 (off) or 1 (on), got {s[field]}")
+  require(s.overlong_penalty >= 0, f"{where}.overlong_penalty must be ≥ 0 (the weight of the "
+          f"soft overlong punishment; 0: off, 1: DAPO's), got {s.overlong_penalty}")
+  require(s.value_clip >= 0, f"{where}.value_clip must be ≥ 0 (0: off), got {s.value_clip}")
+  require(s.max_grad_norm >= 0,
+          f"{where}.max_grad_norm must be ≥ 0 (0: off), got {s.max_grad_norm}")
+  require(s.critic_warmup >= 0 and float(s.critic_warmup).is_integer(),
+          f"{where}.critic_warmup must be an integer ≥ 0 (iterations), got {s.critic_warmup}")
+
+
 def arm_switches(config) -> dict[str, np.ndarray]:
   """Each arm's settings as arrays over arms (host-side): the table that `init` indexes.
 
@@ -69,17 +99,8 @@ def arm_switches(config) -> dict[str, np.ndarray]:
   table = {"advantage": [], "aggregation": []}
   table.update({f: [] for f in NUMERIC_FIELDS})
   for name in config.arms:
-    require(name in config.arm_settings, f"config.arms: '{name}' has no arm_settings entry")
+    _check_arm(config, name)
     s = config.arm_settings[name]
-    require(s.advantage in ADVANTAGES,
-            f"config.arm_settings.{name}.advantage must be one of {ADVANTAGES}, got "
-            f"'{s.advantage}'")
-    require(s.aggregation in llm_rl.AGGREGATION_MODES,
-            f"config.arm_settings.{name}.aggregation must be one of "
-            f"{llm_rl.AGGREGATION_MODES}, got '{s.aggregation}'")
-    require(s.eps_low > 0 and s.eps_high > 0, f"config.arm_settings.{name}: eps must be > 0")
-    require(s.dual_clip == 0 or s.dual_clip > 1,
-            f"config.arm_settings.{name}.dual_clip must be 0 (off) or > 1")
     table["advantage"].append(ADVANTAGES.index(s.advantage))
     table["aggregation"].append(
       np.eye(len(llm_rl.AGGREGATION_MODES))[llm_rl.AGGREGATION_MODES.index(s.aggregation)])
@@ -89,7 +110,8 @@ def arm_switches(config) -> dict[str, np.ndarray]:
           for k, v in table.items()}
 
 
-def _check(config):
+def check_config(config) -> None:
+  """Raises ConfigError (one line) for a config this experiment cannot run (reads it only)."""
   require(config.num_chunks >= 1 and config.iterations_per_chunk >= 1,
           "config.num_chunks and config.iterations_per_chunk must be ≥ 1")
   require(1 <= config.max_digits <= 8, f"config.max_digits must be in [1, 8], got "
@@ -101,6 +123,8 @@ def _check(config):
   require(config.group_size >= 2, "config.group_size must be ≥ 2")
   require(config.prompts_per_iteration >= 1 and config.pool_factor >= 1,
           "config.prompts_per_iteration and config.pool_factor must be ≥ 1")
+  require(config.num_minibatches >= 1,
+          f"config.num_minibatches must be ≥ 1, got {config.num_minibatches}")
   batch = config.prompts_per_iteration * config.group_size
   require(batch % config.num_minibatches == 0,
           f"config.num_minibatches must divide N·G = {batch}")
@@ -109,19 +133,43 @@ def _check(config):
           and config.eval_problems * config.eval_samples % config.iterations_per_chunk == 0,
           "config.eval_problems × config.eval_samples must be a positive multiple of "
           "config.iterations_per_chunk (each iteration samples one slice of the held-out set)")
-  require(0.0 <= config.sft_corrupt <= 1.0, "config.sft_corrupt must be in [0, 1]")
+  require(0.0 <= config.threshold <= 1.0,
+          f"config.threshold must be in [0, 1] (an accuracy), got {config.threshold}")
+  # The policy and its critic head.
+  for field in ("num_layers", "width", "num_heads", "mlp_ratio", "value_hidden"):
+    require(config[field] >= 1, f"config.{field} must be ≥ 1, got {config[field]}")
   require(config.width % config.num_heads == 0, "config.width must be a multiple of num_heads")
-  arms = [int(a) for a in [config.arm, *parse_sweep(config.sweep).get("arm", [])]]
-  require(all(0 <= a < len(config.arms) for a in arms),
-          f"config.arm (and its sweep values) must index config.arms (0..{len(config.arms) - 1})"
-          f", got {arms}")
+  # Supervised pre-training.
+  require(config.sft_steps >= 0, f"config.sft_steps must be ≥ 0 (0: no SFT), got "
+          f"{config.sft_steps}")
+  require(config.sft_batch >= 1, f"config.sft_batch must be ≥ 1, got {config.sft_batch}")
+  require(config.sft_lr > 0, f"config.sft_lr must be > 0, got {config.sft_lr}")
+  require(0.0 <= config.sft_corrupt <= 1.0, "config.sft_corrupt must be in [0, 1]")
+  kinds = tuple(config.sft_corrupt_kinds)
+  require(len(kinds) == 3 and all(w >= 0 for w in kinds) and sum(kinds) > 0,
+          "config.sft_corrupt_kinds must be 3 weights ≥ 0 (wrong digit, extra digits, rambling) "
+          f"with a positive sum, got {kinds}")
+  # RL.
+  require(config.temperature > 0, f"config.temperature must be > 0, got {config.temperature}")
+  require(0.0 <= config.gae_lambda <= 1.0,
+          f"config.gae_lambda must be in [0, 1], got {config.gae_lambda}")
+  require(config.value_coef >= 0, f"config.value_coef must be ≥ 0, got {config.value_coef}")
+  require(len(config.arms) >= 1, "config.arms must name at least one arm")
+  for name in config.arms:
+    _check_arm(config, name)
+  # The sweepable hyperparameters (HPARAMS); the runtime applies these checks to every sweep point
+  # (and refuses a fractional value of the integer `arm`).
+  require(config.learning_rate > 0,
+          f"config.learning_rate must be > 0, got {config.learning_rate}")
+  require(0 <= config.arm < len(config.arms),
+          f"config.arm must index config.arms (0..{len(config.arms) - 1}), got {config.arm}")
 
 
 class Setup:
   """The static pieces shared by `init`, `step` and the benchmark (no arrays of members here)."""
 
   def __init__(self, config):
-    _check(config)
+    check_config(config)
     self.config = config
     self.digits = int(config.max_digits)
     self.budget = int(config.max_new_tokens)
@@ -431,12 +479,14 @@ def _chunk_means(stats):
 
 
 def make(config) -> Experiment:
+  check_config(config)
   setup = Setup(config)
   return Experiment(
     init=setup.init, step=setup.step, num_chunks=int(config.num_chunks),
     report=functools.partial(_report, config),
-    hparams={"arm": int(config.arm), "learning_rate": float(config.learning_rate)},
-    updates_per_chunk=int(config.iterations_per_chunk), finalize=setup.finalize)
+    hparams={k: (int if k == "arm" else float)(config[k]) for k in HPARAMS},
+    updates_per_chunk=int(config.iterations_per_chunk), finalize=setup.finalize,
+    check_config=check_config)
 
 
 # --- the report -----------------------------------------------------------------------------------
@@ -514,7 +564,7 @@ def _report(config, final, history, info):
     f"Held-out accuracy = avg@{config.eval_samples} over {config.eval_problems} fixed test-split "
     f"problems (sampled, temperature {config.temperature}) by the policies of the last chunk of "
     f"{ipc} iterations (each iteration samples a slice before its update); the SFT start is the "
-    f"accuracy of the first rollout (train split). Mean ± 95% bootstrap CI over {seeds} "
+    f"accuracy of the first rollout (train split). Mean ± 95% Student-t CI over {seeds} "
     f"seeds. Iterations / samples to {thr:.0%}: median over the seeds that reached it (how many "
     f"did), measured every {ipc} iterations; samples count every completion generated for "
     "training (with dynamic sampling, the groups spent until N informative ones were found). "
@@ -556,7 +606,7 @@ def _report(config, final, history, info):
   for suffix, indices in panels:
     label = {"_dapo_ladder": " (DAPO ladder)", "_baselines": " (baselines)"}.get(suffix, "")
     plots.append(Plot(f"heldout_accuracy{suffix}",
-                      f"Held-out accuracy vs RL iterations{label} (mean, 95% CI)",
+                      f"Held-out accuracy vs RL iterations{label} (mean, 95% Student-t CI)",
                       "RL iterations", "held-out accuracy (%)",
                       series(indices, lambda s: iters, lambda a: a)))
     plots.append(Plot(f"heldout_accuracy_vs_samples{suffix}",
@@ -582,17 +632,29 @@ def _band(values):
   return np.array([x.ci_low for x in s]), np.array([x.ci_high for x in s])
 
 
+# Paired comparisons beyond the ladder's rungs: the whole ladder, and the baselines' claims.
+COMPARISONS = (("dapo_dynamic_sampling", "naive_grpo"), ("grpo", "ppo"), ("ppo_max", "ppo"),
+               ("dr_grpo", "naive_grpo"), ("naive_grpo", "grpo"),
+               ("naive_grpo", "reinforce_mean"))
+
+
 def _notes(names, plots_data):
-  """The DAPO ladder's paired gains, row by row, when its arms are present."""
+  """Paired differences of the final held-out accuracy: the DAPO ladder rung by rung, then
+  `COMPARISONS`, for the arms that are present."""
   final = {name: acc[:, -1] for name, acc, _ in plots_data}
   present = [n for n in LADDER if n in final]
-  if len(present) < 2:
+  pairs = list(zip(present[:-1], present[1:], strict=True))
+  pairs += [(before, after) for after, before in COMPARISONS
+            if after in final and before in final and (before, after) not in pairs]
+  if not pairs:
     return ""
-  lines = ["DAPO ladder, paired differences of the final held-out accuracy (seed i of each row "
-           "shares its keys), mean ± 95% CI in points:"]
-  for before, after in zip(present, present[1:], strict=False):
+  lines = ["Paired differences of the final held-out accuracy (seed i of every arm shares its "
+           "keys), mean ± 95% Student-t CI of the per-seed differences, in points; the DAPO "
+           "ladder rung by rung first:"]
+  for before, after in pairs:
     d = summarize(100 * (final[after] - final[before]))
-    lines.append(f"- {after} − {before}: {format_pm(d, 1)}")
+    verdict = ("" if d.n < 2 else " (significant)" if d.ci_low > 0 or d.ci_high < 0 else "")
+    lines.append(f"- {after} − {before}: {format_pm(d, 1)}{verdict}")
   return "\n".join(lines)
 
 

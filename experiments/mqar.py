@@ -9,10 +9,11 @@ in shapes, so they cannot share a vmap axis: the state holds one parameter tree 
 one chunk is a `lax.scan` of updates whose body updates every model on the same batch; the
 runtime vmaps the whole thing over seeds. One compiled program, paired comparisons.
 
-Report: accuracy (query positions only) mean ± 95% CI over seeds per kind × width × pairs, plots
-of accuracy vs pairs (one per width) and vs width (at the largest pair count), training curves,
-parameter counts, the training throughput per kind (tokens/s of one model's update, timed on the
-host after the run), and the sampling speed of `research.models.decoding.generate`.
+Report: accuracy (query positions only) mean ± 95% Student-t CI over seeds per kind × width ×
+pairs, plots of accuracy vs pairs (one per width) and vs width (at the largest pair count),
+training curves, parameter counts, the training throughput per kind (tokens/s of one model's
+update, timed on the host after the run), and the sampling speed of
+`research.models.decoding.generate`.
 
 See 'Zoology: Measuring and Improving Recall in Efficient Language Models' by Arora et al.
 (https://arxiv.org/abs/2312.04927).
@@ -62,28 +63,58 @@ def masked_loss_and_accuracy(logits, targets, mask):
   return jnp.where(mask, losses, 0).sum() / count, correct.sum() / count
 
 
-def make(config) -> Experiment:
+def check_config(config) -> None:
+  """Raises ConfigError (one line) for a config this experiment cannot run (reads it only).
+
+  `make` also builds every model abstractly (`jax.eval_shape`), which reports whatever the
+  model itself refuses; the fields below are the ones it can check from the config alone.
+  """
   kinds = tuple(config.kinds)
   widths = tuple(int(w) for w in config.widths)
   pairs = tuple(int(p) for p in config.pairs)
   require(len(kinds) >= 1 and all(k in KINDS for k in kinds),
           f"config.kinds must be a non-empty subset of {tuple(KINDS)}, got {kinds}")
+  require(all(k in KINDS for k in config.sampling_kinds),
+          f"config.sampling_kinds must be a subset of {tuple(KINDS)}, got "
+          f"{tuple(config.sampling_kinds)}")
+  require(config.num_heads >= 1, f"config.num_heads must be >= 1, got {config.num_heads}")
+  require(not tuple(config.sampling_kinds) or 64 % int(config.num_heads) == 0,
+          f"config.num_heads ({config.num_heads}) must divide 64 (the width of the sampling-speed "
+          "model) when config.sampling_kinds is not empty")
   require(len(widths) >= 1 and all(w >= 1 and w % int(config.num_heads) == 0 for w in widths),
           f"config.widths must be multiples of num_heads = {config.num_heads}, got {widths}")
   require(len(pairs) >= 1 and pairs == tuple(sorted(set(pairs))),
           f"config.pairs must be increasing, got {pairs}")
+  require(pairs[0] >= 1, f"config.pairs must be counts >= 1, got {pairs}")
   try:
     check_mqar(vocab_size=int(config.vocab_size), seq_len=int(config.seq_len),
                max_pairs=max(pairs), num_queries=None)
   except ValueError as e:
     require(False, f"config: {e}")
+  require(config.num_layers >= 1, f"config.num_layers must be >= 1, got {config.num_layers}")
+  require(config.mlp in ("mlp", "glu"), f"config.mlp must be 'mlp' or 'glu', got '{config.mlp}'")
+  require(config.mlp_ratio >= 1, f"config.mlp_ratio must be >= 1, got {config.mlp_ratio}")
+  require(config.conv_size >= 0,
+          f"config.conv_size must be >= 0 (0: no short convolution), got {config.conv_size}")
+  for field in ("block_size", "num_features", "chunk_size"):
+    require(config[field] >= 1, f"config.{field} must be >= 1, got {config[field]}")
   require(config.num_chunks >= 1 and config.updates_per_chunk >= 1,
           "config.num_chunks and config.updates_per_chunk must be >= 1")
   require(config.batch_size >= 1 and config.learning_rate > 0,
           "config.batch_size must be >= 1 and config.learning_rate > 0")
-
+  require(0.0 <= config.warmup_fraction <= 1.0,
+          f"config.warmup_fraction must be in [0, 1], got {config.warmup_fraction}")
+  require(config.weight_decay >= 0, f"config.weight_decay must be >= 0, got {config.weight_decay}")
+  require(config.grad_clip > 0,
+          f"config.grad_clip must be > 0 (the clip has no off value), got {config.grad_clip}")
   require(config.eval_size >= 1, f"config.eval_size must be >= 1, got {config.eval_size}")
 
+
+def make(config) -> Experiment:
+  check_config(config)
+  kinds = tuple(config.kinds)
+  widths = tuple(int(w) for w in config.widths)
+  pairs = tuple(int(p) for p in config.pairs)
   names = [f"{k}_w{w}" for k in kinds for w in widths]
   models = {f"{k}_w{w}": build_model(config, k, w) for k in kinds for w in widths}
   for model in models.values():  # the model's own checks (layers, mlp, conv, ...), as one line
@@ -160,7 +191,7 @@ def make(config) -> Experiment:
 
   return Experiment(init=init, step=step, num_chunks=int(config.num_chunks), report=report,
                     updates_per_chunk=int(config.updates_per_chunk), finalize=finalize,
-                    log_members=False)
+                    log_members=False, check_config=check_config)
 
 
 def _time(fn, *args, repeats: int = 5) -> float:
@@ -228,8 +259,8 @@ def _report(config, final, history, info, kinds, widths, pairs, models, optimize
                    *[_pct(acc[name][:, i]) for i in range(len(pairs))]])
   caption = (
     "MQAR accuracy on the query positions (%), "
-    + (f"mean ± 95% CI over {info.members.num_seeds} seeds; " if info.members.num_seeds > 1
-       else "1 seed (no CI); ") +
+    + (f"mean ± 95% Student-t CI over {info.members.num_seeds} seeds; "
+       if info.members.num_seeds > 1 else "1 seed (no CI); ") +
     f"{config.eval_size} fixed evaluation sequences per pair count. Vocabulary "
     f"{config.vocab_size}, sequence length {config.seq_len}, every key queried"
     + (", each query followed by its answer (Zoology's format). " if config.answers_in_input

@@ -82,7 +82,8 @@ def lemma2_mse(kind: str, r, theta, m):
   raise ValueError(f"kind must be 'positive' or 'trig', got {kind!r}")
 
 
-def make(config) -> Experiment:
+def check_config(config) -> None:
+  """Raises ConfigError (one line) for a config this experiment cannot run (reads it only)."""
   ms = tuple(int(m) for m in config.num_features)
   require(len(ms) >= 1 and all(m >= 1 for m in ms) and list(ms) == sorted(set(ms)),
           f"config.num_features must be increasing positive integers, got {ms}")
@@ -103,8 +104,10 @@ def make(config) -> Experiment:
   require(int(config.reference_features) in ms,
           f"config.reference_features ({config.reference_features}) must be one of "
           f"config.num_features {ms}")
-
-  for r_sel, a_sel in config.mse_vs_m_inputs:
+  inputs = tuple(config.mse_vs_m_inputs)
+  require(all(isinstance(p, (tuple, list)) and len(p) == 2 for p in inputs),
+          f"config.mse_vs_m_inputs must be (r, θ) pairs like ((1.0, 150.0),), got {inputs}")
+  for r_sel, a_sel in inputs:
     require(any(np.isclose(float(r_sel), s) for s in scales)
             and any(np.isclose(float(a_sel), a) for a in angles),
             f"config.mse_vs_m_inputs: ({r_sel}, {a_sel}) is not among the scales {scales} × "
@@ -113,6 +116,13 @@ def make(config) -> Experiment:
     require(any(np.isclose(float(s_sel), s) for s in scales),
             f"config.angle_plot_scales: {s_sel} is not among the scales {scales}")
 
+
+def make(config) -> Experiment:
+  check_config(config)
+  ms = tuple(int(m) for m in config.num_features)
+  dim = int(config.dim)
+  scales = tuple(float(s) for s in config.scales)
+  angles = tuple(float(a) for a in config.angles_deg)
   m_max = ms[-1]
   x_np, y_np = input_pairs(scales, angles, dim)
   x, y = jnp.asarray(x_np), jnp.asarray(y_np)
@@ -174,7 +184,7 @@ def make(config) -> Experiment:
     return _report(config, final, info, ms, scales, angles)
 
   return Experiment(init=init, step=step, num_chunks=int(config.num_chunks), report=report,
-                    updates_per_chunk=batches * draws)
+                    updates_per_chunk=batches * draws, check_config=check_config)
 
 
 def error_statistics(final) -> dict:
@@ -271,7 +281,7 @@ def _report(config, final, info, ms, scales, angles):
        "positive orthogonal", "ort/iid (pos)", "trig iid", "Lemma 2 (trig)", "z (trig)",
        "trig orthogonal", "ort/iid (trig)", "trig/pos (iid)", "lowest MSE"],
       rows,
-      f"Empirical MSE over {stats['draws']:,.0f} draws (mean [95% CI over {num_members} "
+      f"Empirical MSE over {stats['draws']:,.0f} draws (mean [95% Student-t CI over {num_members} "
       f"members, each a mean over {stats['draws'] / num_members:,.0f} draws]); D = "
       f"{config.dim}, row norms '{config.scaling}'. z = (empirical − Lemma 2) / its standard "
       "error (pooled over all draws, from the fourth moment): |z| ≲ 3 is agreement within "
@@ -354,8 +364,8 @@ def _claims(stats, formula, exact, kernel, r, theta_deg, ms, ref, scales, paired
   rows = []
 
   def significant(num, den, p, j):
-    """+1: num's MSE significantly below den's, −1: above, 0: neither (paired: the 95% CI over
-    members of the difference of their MSEs excludes 0; all estimators share their draws)."""
+    """+1: num's MSE significantly below den's, −1: above, 0: neither (paired: the 95% Student-t CI
+    over members of the difference of their MSEs excludes 0; all estimators share their draws)."""
     low, high = paired_ci(num, den, p, j)
     return 1 if high < 0 else (-1 if low > 0 else 0)
 
@@ -442,9 +452,9 @@ def _claims(stats, formula, exact, kernel, r, theta_deg, ms, ref, scales, paired
                   else "")])
   table = Table("The paper's claims and where they hold", ["claim", "holds (settings)",
                                                             "exceptions / detail"], rows,
-                "'Significantly': the 95% CI over members of the paired difference of the two "
-                f"MSEs excludes 0 (all estimators share their draws). Kernel-value claims at "
-                f"m = {m_ref} (the ratios do not depend on m for iid features).")
+                "'Significantly': the 95% Student-t CI over members of the paired difference of "
+                "the two MSEs excludes 0 (all estimators share their draws). Kernel-value claims "
+                f"at m = {m_ref} (the ratios do not depend on m for iid features).")
 
   crossover = ", ".join(f"{s:g}: {_crossover_angle(s):.0f}°" for s in scales)
   pos_ratio, trig_ratio = ratios["positive"], ratios["trig"]

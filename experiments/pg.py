@@ -47,6 +47,7 @@ def algorithms(config) -> tuple[str, ...]:
 
 
 def check_config(config) -> None:
+  """Raises ConfigError (one line) for a config these agents cannot run (reads the config only)."""
   algorithms(config)
   for field in ("reinforce_envs", "reinforce_updates", "a2c_envs", "a2c_steps",
                 "a2c_timesteps", "num_chunks", "eval_episodes"):
@@ -58,7 +59,18 @@ def check_config(config) -> None:
   require(a2c_updates >= config.num_chunks and a2c_updates % config.num_chunks == 0,
           f"the A2C updates a2c_timesteps // (a2c_envs × a2c_steps) = {a2c_updates} must be a "
           f"positive multiple of config.num_chunks ({config.num_chunks})")
+  G.check_agent_config(config)
+  require(0.0 <= config.a2c_gae_lambda <= 1.0,
+          f"config.a2c_gae_lambda must be in [0, 1], got {config.a2c_gae_lambda}")
+  require(config.vf_coef >= 0, f"config.vf_coef must be ≥ 0, got {config.vf_coef}")
+  require(config.max_grad_norm > 0, f"config.max_grad_norm must be > 0 (the clip has no off "
+          f"value), got {config.max_grad_norm}")
+  # The sweepable hyperparameters (HPARAMS).
   require(0.0 <= config.gamma <= 1.0, f"config.gamma must be in [0, 1], got {config.gamma}")
+  for field in ("lr", "a2c_lr"):
+    require(config[field] > 0, f"config.{field} must be > 0, got {config[field]}")
+  for field in ("ent_coef", "a2c_ent_coef"):
+    require(config[field] >= 0, f"config.{field} must be ≥ 0, got {config[field]}")
 
 
 def make(config) -> Experiment:
@@ -231,7 +243,8 @@ def make(config) -> Experiment:
       init=init, step=step, num_chunks=num_chunks, report=report,
       hparams={k: float(config[k]) for k in HPARAMS},
       updates_per_chunk=sum(a2c_per_chunk if a == "a2c" else re_per_chunk for a in algos),
-      env_steps_per_chunk=steps_per_chunk, finalize=finalize, log_members=True)
+      env_steps_per_chunk=steps_per_chunk, finalize=finalize, log_members=True,
+      check_config=check_config)
 
 
 def pg_report(config, algos, final, history, info) -> Report:
@@ -261,7 +274,7 @@ def pg_report(config, algos, final, history, info) -> Report:
              "environment steps of the episodes played (mean over seeds); training return = "
              "mean return of the episodes finished in the last chunk; greedy = "
              f"{config.eval_episodes} greedy-policy episodes per seed after training; mean ± 95% "
-             "bootstrap CI over seeds. Published: the environment's solved level (gymnax "
+             "Student-t CI over seeds. Published: the environment's solved level (gymnax "
              f"README). Compile {speed['compile s']} s; {total_steps / run:,.0f} env steps/s "
              f"of all algorithms and seeds excluding compilation, "
              f"{total_steps / (run + info.compile_seconds):,.0f} including it; "

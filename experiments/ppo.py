@@ -51,10 +51,12 @@ def network(config, env, env_params) -> models.ActorCritic:
 
 
 def check_config(config) -> None:
-  """Raises ConfigError (one line) for a config PPO cannot run."""
+  """Raises ConfigError (one line) for a config PPO cannot run (reads the config only)."""
   for field in ("num_envs", "num_steps", "update_epochs", "num_minibatches", "num_chunks",
                 "total_timesteps"):
     require(int(config[field]) >= 1, f"config.{field} must be ≥ 1, got {config[field]}")
+  require(int(config.get("rollout_unroll", 1)) >= 1,
+          f"config.rollout_unroll must be ≥ 1, got {config.get('rollout_unroll')}")
   batch = config.num_envs * config.num_steps
   require(batch % config.num_minibatches == 0,
           f"config.num_minibatches ({config.num_minibatches}) must divide the batch "
@@ -65,14 +67,18 @@ def check_config(config) -> None:
           f"{config.total_timesteps} // {batch} = {updates} must be a positive multiple of "
           f"config.num_chunks ({config.num_chunks}); divisors: "
           + ", ".join(str(d) for d in range(1, updates + 1) if updates % d == 0)[:200])
-  require(config.torso in models.TORSOS, f"config.torso must be one of {models.TORSOS}, "
-          f"got '{config.torso}'")
-  require(config.activation in models.ACTIVATIONS, "config.activation must be one of "
-          f"{sorted(models.ACTIVATIONS)}, got '{config.activation}'")
+  G.check_agent_config(config)
+  # The sweepable hyperparameters (HPARAMS).
+  require(config.lr > 0, f"config.lr must be > 0, got {config.lr}")
   require(0.0 <= config.gamma <= 1.0, f"config.gamma must be in [0, 1], got {config.gamma}")
   require(0.0 <= config.gae_lambda <= 1.0,
           f"config.gae_lambda must be in [0, 1], got {config.gae_lambda}")
-  require(config.lr > 0, f"config.lr must be > 0, got {config.lr}")
+  require(config.clip_eps > 0, f"config.clip_eps must be > 0 (the ratio and value clip range), "
+          f"got {config.clip_eps}")
+  require(config.ent_coef >= 0, f"config.ent_coef must be ≥ 0, got {config.ent_coef}")
+  require(config.vf_coef >= 0, f"config.vf_coef must be ≥ 0, got {config.vf_coef}")
+  require(config.max_grad_norm > 0, f"config.max_grad_norm must be > 0 (the clip has no off "
+          f"value), got {config.max_grad_norm}")
   require(config.eval_episodes >= 1, "config.eval_episodes must be ≥ 1")
   require(config.eval_every >= 0, "config.eval_every must be ≥ 0")
 
@@ -226,4 +232,4 @@ def make(config) -> Experiment:
       init=init, step=step, num_chunks=num_chunks, report=report,
       hparams={k: float(config[k]) for k in HPARAMS},
       updates_per_chunk=per_chunk, env_steps_per_chunk=per_chunk * batch_size,
-      finalize=finalize, log_members=True)
+      finalize=finalize, log_members=True, check_config=check_config)

@@ -28,13 +28,13 @@ from research.runtime import (
     Series,
     Table,
     format_pm,
-    parse_sweep,
     require,
     summarize,
 )
 
 NUM_CLASSES = 10
 FILLS = {"random": "random", "black": 0.0}
+HPARAMS = ("erasing_probability",)
 
 
 def load_digits_split(test_fraction: float, seed: int):
@@ -65,18 +65,19 @@ def accuracy(model, params, images, labels, *, batch: int = 512):
   return jnp.mean(predicted == labels)
 
 
-def make(config) -> Experiment:
+def check_config(config) -> None:
+  """Raises ConfigError (one line) for a config this experiment cannot run (reads it only)."""
   require(config.num_chunks >= 1, f"config.num_chunks must be ≥ 1, got {config.num_chunks}")
   require(config.updates_per_chunk >= 1, "config.updates_per_chunk must be ≥ 1")
   require(config.batch_size >= 1, f"config.batch_size must be ≥ 1, got {config.batch_size}")
   require(config.learning_rate > 0, f"config.learning_rate must be > 0, got "
           f"{config.learning_rate}")
   require(0.0 < config.test_fraction < 1.0, "config.test_fraction must be in (0, 1)")
-  probabilities = [config.erasing_probability]
-  probabilities += parse_sweep(config.sweep).get("erasing_probability", [])
-  require(all(0.0 <= float(p) <= 1.0 for p in probabilities),
-          f"config.erasing_probability (and its sweep values) must be in [0, 1], got "
-          f"{probabilities}")
+  require(config.split_seed >= 0,
+          f"config.split_seed must be ≥ 0 (a scikit-learn seed), got {config.split_seed}")
+  # The sweepable hyperparameter (HPARAMS); the runtime applies this check to every sweep point.
+  require(0.0 <= config.erasing_probability <= 1.0,
+          f"config.erasing_probability must be in [0, 1], got {config.erasing_probability}")
   scale = tuple(float(s) for s in config.erasing_scale)
   require(len(scale) == 2 and 0.0 < scale[0] <= scale[1] <= 1.0,
           f"config.erasing_scale must be (s_l, s_h) with 0 < s_l ≤ s_h ≤ 1, got {scale}")
@@ -85,11 +86,19 @@ def make(config) -> Experiment:
   fractions = tuple(float(f) for f in config.occlusion_fractions)
   require(len(fractions) >= 1 and all(0.0 <= f <= 1.0 for f in fractions),
           f"config.occlusion_fractions must be values in [0, 1], got {fractions}")
+  ratio = tuple(float(r) for r in config.occlusion_ratio)
+  require(len(ratio) == 2 and 0.0 < ratio[0] <= ratio[1],
+          f"config.occlusion_ratio must be (r_1, r_2) with 0 < r_1 ≤ r_2, got {ratio}")
   require(config.occlusion_fill in FILLS,
           f"config.occlusion_fill must be one of {sorted(FILLS)}, got '{config.occlusion_fill}'")
   require(all(int(f) >= 1 for f in config.features) and config.hidden >= 0,
           "config.features must be positive and config.hidden ≥ 0")
 
+
+def make(config) -> Experiment:
+  check_config(config)
+  scale = tuple(float(s) for s in config.erasing_scale)
+  fractions = tuple(float(f) for f in config.occlusion_fractions)
   train_x, train_y, test_x, test_y = load_digits_split(float(config.test_fraction),
                                                        int(config.split_seed))
   height, width = train_x.shape[1:3]
@@ -150,8 +159,8 @@ def make(config) -> Experiment:
                    len(train_y), len(test_y))
 
   return Experiment(init=init, step=step, num_chunks=int(config.num_chunks), report=report,
-                    hparams={"erasing_probability": float(config.erasing_probability)},
-                    updates_per_chunk=updates, finalize=finalize)
+                    hparams={k: float(config[k]) for k in HPARAMS},
+                    updates_per_chunk=updates, finalize=finalize, check_config=check_config)
 
 
 def _by_seed(values, members, point):
@@ -189,7 +198,7 @@ def _report(config, final, history, info, fractions, shapes, pixels, num_train, 
                   for p in others]
   fill = ("uniform noise in [0, 1]" if config.occlusion_fill == "random" else "black (0)")
   occlusion_table = Table(
-      "Test accuracy (%) under occlusion, mean ± 95% CI over seeds",
+      "Test accuracy (%) under occlusion, mean ± 95% Student-t CI over seeds",
       ["occlusion (asked)", "occluded pixels (patch shapes)", *names, *diff_columns], rows,
       f"SmallCNN on scikit-learn digits (8×8; {num_train} train / {num_test} test images, "
       f"stratified split seed {config.split_seed}), Adam (lr {config.learning_rate}), "
@@ -199,7 +208,7 @@ def _report(config, final, history, info, fractions, shapes, pixels, num_train, 
       f"{config.occlusion_seed}). Random Erasing: s ∈ [{config.erasing_scale[0]}, "
       f"{config.erasing_scale[1]}], r ∈ [{config.erasing_ratio}, {1 / config.erasing_ratio:.2f}], "
       "uniform noise fill. Δ pairs seed i of both arms (same initialisation and minibatches). "
-      "95% CIs are percentile bootstraps of the mean.")
+      "95% CIs are Student-t intervals of the mean (of Δ: of the per-seed differences).")
 
   loss = history["train_loss"]  # [chunks, members]
   clean_curve = history["test_accuracy"]
@@ -219,7 +228,7 @@ def _report(config, final, history, info, fractions, shapes, pixels, num_train, 
 
   actual = np.array([s[0][0] * s[0][1] / pixels for s in shapes])
   plots = [Plot(
-      "accuracy_vs_occlusion", "Test accuracy vs occluded area (mean, 95% CI over seeds)",
+      "accuracy_vs_occlusion", "Test accuracy vs occluded area (mean, 95% Student-t CI over seeds)",
       "occluded fraction of the image", "test accuracy (%)",
       [Series(names[p], actual, 100 * acc[p].mean(axis=0), *_ci_band(100 * acc[p]))
        for p in points])]
@@ -236,7 +245,7 @@ def _report(config, final, history, info, fractions, shapes, pixels, num_train, 
 
 
 def _ci_band(values):
-  """Per column of [seeds, k] values: the 95% bootstrap CI of the mean, as (low [k], high [k])."""
+  """Per column of [seeds, k] values: the 95% Student-t CI of the mean, as (low [k], high [k])."""
   summaries = [summarize(values[:, i]) for i in range(values.shape[1])]
   return np.array([s.ci_low for s in summaries]), np.array([s.ci_high for s in summaries])
 
@@ -252,8 +261,8 @@ def _summary(probs, clean, acc, actual, baseline, others, num_seeds) -> str:
     summaries = [summarize(diff[:, i]) for i in range(diff.shape[1])]
     helped = [f"{actual[i]:.0%}" for i, s in enumerate(summaries) if s.ci_low > 0]
     hurt = [f"{actual[i]:.0%}" for i, s in enumerate(summaries) if s.ci_high < 0]
-    verdict = (f"raises test accuracy significantly (95% CI of the paired difference above 0) "
-               f"at occluded areas {', '.join(helped)}" if helped else
+    verdict = (f"raises test accuracy significantly (95% Student-t CI of the paired difference "
+               f"above 0) at occluded areas {', '.join(helped)}" if helped else
                "does not raise test accuracy significantly at any occlusion level")
     if hurt:
       verdict += f", and lowers it significantly at {', '.join(hurt)}"

@@ -78,7 +78,11 @@ def published_ap(data: dict, field: str) -> tuple[float, str, float]:
   return float(fractions.Fraction(fraction)), fraction, printed
 
 
-def make(config) -> Experiment:
+def check_config(config) -> None:
+  """Raises ConfigError (one line) for a config this experiment cannot run.
+
+  Reads the config only; the fixture file is read (and checked) by `make`.
+  """
   require(config.num_seeds == 1, f"config.num_seeds must be 1 (the experiment is deterministic), "
           f"got {config.num_seeds}")
   for field in ("synthetic_images", "synthetic_classes", "gt_per_image", "det_per_image",
@@ -89,7 +93,15 @@ def make(config) -> Experiment:
   require(0.0 <= config.difficult_fraction <= 1.0,
           f"config.difficult_fraction must be in [0, 1], got {config.difficult_fraction}")
   require(config.image_size >= 8, f"config.image_size must be ≥ 8, got {config.image_size}")
+  require(config.synthetic_seed >= 0,
+          f"config.synthetic_seed must be ≥ 0 (a NumPy seed), got {config.synthetic_seed}")
+  require(config.time_target_s > 0, f"config.time_target_s must be > 0, got {config.time_target_s}")
+  require(config.speedup_target > 0,
+          f"config.speedup_target must be > 0, got {config.speedup_target}")
 
+
+def make(config) -> Experiment:
+  check_config(config)
   data, padilla = load_padilla(config.fixture)
   threshold = float(data["iou_threshold"])
   num_classes = int(config.synthetic_classes)
@@ -129,7 +141,8 @@ def make(config) -> Experiment:
     speed_table, speed_notes = _speed_report(config, synthetic, num_classes)
     return Report([tables[0], speed_table, *tables[1:]], plots, "\n\n".join([notes, speed_notes]))
 
-  return Experiment(init=init, step=step, num_chunks=1, report=report, updates_per_chunk=1)
+  return Experiment(init=init, step=step, num_chunks=1, report=report, updates_per_chunk=1,
+                    check_config=check_config)
 
 
 def _padilla_report(data, problem, result, threshold):

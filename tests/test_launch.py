@@ -29,6 +29,17 @@ INTERRUPTIBLE = ["--config=configs/gridworld_td.py:smoke", "--config.num_seeds=3
      "config.discounts: each must be in [0, 1)"),
     (["--config=configs/gridworld_td.py:smoke", "--config.episodes=3"],
      "config.episodes (3) must be a positive multiple of config.num_chunks (2)"),
+    # A swept value is checked as the same value given directly is.
+    (["--config=configs/ppo.py:smoke", "--config.lr=-1"], "config.lr must be > 0, got -1.0"),
+    (["--config=configs/ppo.py:smoke", "--config.sweep=lr=0.001,-1"],
+     "config.sweep point lr=-1: config.lr must be > 0, got -1.0"),
+    (["--config=configs/ppo.py:smoke", "--config.clip_eps=-0.2"], "config.clip_eps must be > 0"),
+    (["--config=configs/gridworld_td.py:smoke", "--config.sweep=epsilon=0.1,1.5"],
+     "config.sweep point epsilon=1.5: config.epsilon must be in [0, 1]"),
+    (["--config=configs/llm_rl.py:smoke", "--config.sweep=arm=0,1.5"],
+     "config.sweep: arm=1.5 is not an integer"),
+    (["--config=configs/gridworld_dp.py:smoke", "--config.keep_checkpoints=0"],
+     "config.keep_checkpoints ≥ 1"),
 ])
 def test_bad_command_lines_print_one_clear_line(launch, args, message, tmp_path):
   result = launch(*args, f"--workdir={tmp_path}", timeout=300)
@@ -111,3 +122,53 @@ def test_four_devices_give_the_same_results_as_one(launch, tmp_path):
   assert one.returncode == 0 and four.returncode == 0, one.stderr + four.stderr
   assert "on 4 device(s)" in four.stdout and "on 1 device(s)" in one.stdout
   assert _final_outputs(tmp_path / "one") == _final_outputs(tmp_path / "four")
+
+
+def _error_line(result):
+  assert result.returncode == 2, result.stdout + result.stderr
+  assert "Traceback" not in result.stderr
+  lines = [x for x in result.stderr.splitlines() if x.startswith("error:")]
+  assert len(lines) == 1, result.stderr
+  return lines[0]
+
+
+def test_a_changed_override_never_resumes_the_old_run(launch, tmp_path):
+  """The audit's case: ppo:smoke, then the same work directory with another lr or network."""
+  workdir = f"--workdir={tmp_path}"
+  first = launch("--config=configs/ppo.py:smoke", workdir)
+  assert first.returncode == 0, first.stderr
+  results = (tmp_path / "results.md").read_text()
+  line = _error_line(launch("--config=configs/ppo.py:smoke", "--config.lr=0.1", workdir))
+  assert "holds a run of another config (lr: 0.00025 → 0.1)" in line and "--restart" in line
+  line = _error_line(launch("--config=configs/ppo.py:smoke", "--config.hidden_sizes=(8, 8)",
+                            workdir))
+  assert "hidden_sizes: [16, 16] → [8, 8]" in line
+  assert json.loads((tmp_path / "config.json").read_text())["lr"] == 0.00025
+  assert (tmp_path / "results.md").read_text() == results
+  again = launch("--config=configs/ppo.py:smoke", "--config.hidden_sizes=(8, 8)", workdir,
+                 "--restart")
+  assert again.returncode == 0, again.stderr
+  assert "--restart: deleted the run" in again.stdout and "resumed" not in again.stdout
+  assert json.loads((tmp_path / "config.json").read_text())["hidden_sizes"] == [8, 8]
+
+
+@pytest.mark.parametrize("workdir, why", [
+    ("/proc/nope", "work directory '/proc/nope' cannot be created or written"),
+    ("/etc/hostname", "work directory '/etc/hostname' is a file, not a directory"),
+])
+def test_an_unusable_work_directory_is_one_line(launch, workdir, why):
+  assert why in _error_line(launch("--config=configs/gridworld_dp.py:smoke",
+                                   f"--workdir={workdir}"))
+
+
+def test_a_slurm_allocation_without_srun_runs_as_one_process(launch, tmp_path):
+  """SLURM's variables of a 4-task allocation, but one plain process: no waiting for the rest."""
+  import os
+
+  env = {**os.environ, "SLURM_NTASKS": "4", "SLURM_JOB_ID": "7", "SLURM_PROCID": "0",
+         "SLURM_LOCALID": "0", "SLURM_STEP_NODELIST": "localhost"}
+  result = launch("--config=configs/gridworld_dp.py:smoke", f"--workdir={tmp_path}", env=env,
+                  timeout=240)
+  assert result.returncode == 0, result.stderr
+  assert "SLURM allocation of 4 tasks, but this is one process" in result.stdout
+  assert "1 process(es)" in result.stdout

@@ -11,12 +11,21 @@ from research.runtime.experiment import Experiment, RunInfo
 from research.runtime.loop import RunResult, run, setup_compilation_cache
 from research.runtime.members import Members, build_members, parse_sweep
 from research.runtime.report import Plot, Report, Series, Table, markdown_table
-from research.runtime.stats import Summary, bootstrap_ci, format_ci, format_pm, iqm, summarize
+from research.runtime.stats import (
+    Summary,
+    bootstrap_ci,
+    format_ci,
+    format_pm,
+    half_width,
+    iqm,
+    summarize,
+    t_interval,
+)
 
 __all__ = [
     "ConfigError", "Experiment", "Members", "NonFiniteError", "Plot", "Report", "RunInfo",
     "RunResult", "Series", "Summary", "Table", "base_config", "bootstrap_ci", "build_members",
-    "format_ci", "format_pm", "iqm", "markdown_table", "maybe_initialize_distributed",
+    "format_ci", "format_pm", "half_width", "iqm", "markdown_table", "maybe_initialize_distributed",
     "parse_sweep", "require", "run", "seed_sharding", "select_variant", "setup_compilation_cache",
-    "summarize",
+    "summarize", "t_interval",
 ]

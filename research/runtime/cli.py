@@ -8,11 +8,14 @@ the flag and what is allowed. It receives argv; it reads no flags itself.
 from __future__ import annotations
 
 import ast
+import hashlib
 import importlib.util
+import json
 import pathlib
 
 import ml_collections
 
+from research.runtime import workdir
 from research.runtime.errors import ConfigError
 
 DEFAULT_CONFIG = "configs/gridworld_td.py"
@@ -101,16 +104,25 @@ def _get(config: ml_collections.ConfigDict, field: str):
   return node
 
 
-def config_argument(argv: list[str]) -> str:
-  """The --config value of a command line ('path[:variant]'), or the default."""
-  return _flag_value(argv[1:], "config")[0] or DEFAULT_CONFIG
+def default_workdir(argv: list[str]) -> str:
+  """`runs/<config name>/<variant or 'default'>`, and `-<8 hex digits>` when fields are overridden.
 
-
-def default_workdir(config_argument: str) -> str:
-  """runs/<config name>/<variant or 'default'>."""
-  path, variant = split_config_arg(config_argument)
+  The suffix is a digest of the overridden fields and their values (as typed; the last of a
+  repeated field counts), so a changed config never lands in another config's run by default
+  (CleanRL names its runs alike). Fields that do not change what a run computes
+  (`workdir.RUNTIME_FIELDS`) and `num_chunks` (a longer run may extend the same directory) do not
+  enter the digest.
+  """
+  value, overrides = _flag_value(argv[1:], "config")
+  path, variant = split_config_arg(value or DEFAULT_CONFIG)
   name = pathlib.Path(path).stem
-  return str(pathlib.Path("runs") / name / (variant.replace(",", "+") or "default"))
+  leaf = variant.replace(",", "+") or "default"
+  ignored = workdir.RUNTIME_FIELDS | {workdir.LENGTH_FIELD}
+  changed = {field: text for field, text in overrides if field not in ignored}
+  if changed:
+    digest = hashlib.sha256(json.dumps(sorted(changed.items())).encode()).hexdigest()[:8]
+    leaf = f"{leaf}-{digest}"
+  return str(pathlib.Path("runs") / name / leaf)
 
 
 def check_command_line(argv: list[str]) -> ml_collections.ConfigDict:

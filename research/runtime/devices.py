@@ -19,14 +19,18 @@ AXIS = "seeds"
 
 def maybe_initialize_distributed(multihost: bool, *, coordinator_address=None, num_processes=None,
                                  process_id=None) -> None:
-  """Calls `jax.distributed.initialize` when asked, or when a cluster environment says so.
+  """Calls `jax.distributed.initialize` when asked: `multihost` or an explicit coordinator.
 
-  With no explicit arguments JAX detects SLURM, Open MPI and TPU pods itself. The cluster's
-  environment alone (SLURM with more than one task, or JAX_COORDINATOR_ADDRESS) also triggers it.
+  With no explicit arguments JAX detects SLURM (under `srun`), Open MPI and TPU pods itself. A
+  cluster's environment alone never triggers it: a plain `python launch.py` inside a multi-task
+  SLURM allocation, not started by `srun` on every task, would wait for processes that never
+  come. It runs as one process and says so.
   """
-  in_cluster = (int(os.environ.get("SLURM_NTASKS", "1")) > 1
-                or "JAX_COORDINATOR_ADDRESS" in os.environ)
-  if not (multihost or in_cluster or coordinator_address):
+  if not (multihost or coordinator_address):
+    tasks = os.environ.get("SLURM_NTASKS", "1")
+    if tasks.isdigit() and int(tasks) > 1:
+      print(f"note: SLURM allocation of {tasks} tasks, but this is one process (no --multihost): "
+            "to use them all, run `srun python launch.py --multihost ...`", flush=True)
     return
   kwargs = {}
   if coordinator_address:
@@ -57,6 +61,12 @@ def to_host(tree):
   if jax.process_count() == 1:
     return jax.device_get(tree)
   return multihost_utils.process_allgather(tree, tiled=True)
+
+
+def sync(name: str) -> None:
+  """Waits until every process gets here (nothing to do with one process)."""
+  if jax.process_count() > 1:
+    multihost_utils.sync_global_devices(name)
 
 
 def any_process(flag: bool) -> bool:

@@ -1,4 +1,4 @@
-"""The experiment protocol every `experiments/<name>.py` follows (see DESIGN.md).
+"""The experiment protocol every `experiments/<name>.py` follows (see docs/DESIGN.md).
 
 `make(config) -> Experiment` does the static work and returns pure functions:
 - `init(key, hparams) -> state` for ONE member (one seed at one sweep point),
@@ -47,6 +47,10 @@ class Experiment(NamedTuple):
     finalize: `state -> pytree` per member, applied on device before the final state is fetched
       (e.g. drop a replay buffer); `None` fetches the whole state.
     log_members: write every member's metrics to metrics.jsonl (else their mean only).
+    check_config: `config -> None`, raising `ConfigError` (one line) for a config the experiment
+      cannot run. `make` calls it on the config; the runtime calls it again on the config of
+      every sweep point (the config with that point's values), so a swept value is checked as
+      the same value given with `--config.field=...` is.
   """
 
   init: Callable[[Any, Mapping[str, Any]], Any]
@@ -58,3 +62,4 @@ class Experiment(NamedTuple):
   env_steps_per_chunk: int = 0
   finalize: Callable[[Any], Any] | None = None
   log_members: bool = True
+  check_config: Callable[[Any], None] | None = None

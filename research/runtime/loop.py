@@ -1,4 +1,4 @@
-"""`run`: one code path for every experiment (DESIGN.md, "How a run flows")."""
+"""`run`: one code path for every experiment (docs/DESIGN.md, "How a run flows")."""
 
 from __future__ import annotations
 
@@ -14,7 +14,8 @@ import jax
 import numpy as np
 
 from research.runtime import devices, outputs
-from research.runtime.checkpoint import Checkpointer, abstract_like
+from research.runtime import workdir as workdir_lib
+from research.runtime.checkpoint import Checkpointer
 from research.runtime.errors import ConfigError, NonFiniteError
 from research.runtime.experiment import Experiment, RunInfo
 from research.runtime.members import build_members, pad, padded_size
@@ -64,27 +65,42 @@ def _member_keys(seed: int, seed_index):
   return jax.vmap(lambda i: jax.random.fold_in(jax.random.key(seed), i))(seed_index)
 
 
-def run(experiment: Experiment, config, workdir, *, progress: bool = True,
+def run(experiment: Experiment, config, workdir, *, progress: bool = True, restart: bool = False,
         echo=print) -> RunResult:
   """Runs an experiment over all members, resuming from the work directory's latest checkpoint.
+
+  The work directory belongs to one run (`research.runtime.workdir`): a launch with another
+  config raises ConfigError naming the fields that differ, unless `restart`.
 
   Args:
     experiment: what `experiments.<name>.make(config)` returned.
     config: the (locked) ConfigDict; common fields as in `research.runtime.config.base_config`.
     workdir: where config.json, metrics.jsonl, checkpoints/, results and plots go.
     progress: show a progress bar (process 0 only).
+    restart: delete the run already in `workdir` (its files only) and start this one.
     echo: where one-line status messages go.
   """
-  workdir = pathlib.Path(workdir)
   primary = devices.is_primary()
-  if primary:
-    workdir.mkdir(parents=True, exist_ok=True)
-    outputs.write_config(workdir, config)
   if experiment.num_chunks < 1:
     raise ConfigError(f"the experiment has num_chunks={experiment.num_chunks}; needs ≥ 1")
-
+  if int(config.checkpoint_every) < 0 or int(config.keep_checkpoints) < 1:
+    raise ConfigError("config.checkpoint_every must be ≥ 0 (0: only after the last chunk) and "
+                      f"config.keep_checkpoints ≥ 1, got {config.checkpoint_every} and "
+                      f"{config.keep_checkpoints}")
   members = build_members(num_seeds=config.num_seeds, defaults=dict(experiment.hparams),
                           sweep=config.get("sweep", ""))
+  _check_sweep_points(experiment, config, members)
+  workdir = workdir_lib.prepare(workdir) if primary else pathlib.Path(workdir)
+  if restart and primary:
+    removed = workdir_lib.clear(workdir)
+    if removed:
+      echo(f"--restart: deleted the run in {workdir} ({', '.join(removed)})")
+  devices.sync("workdir ready")
+  echo(f"work directory: {workdir}")
+  flat = workdir_lib.flat_config(config)
+  record = workdir_lib.read_record(workdir)
+  mode = workdir_lib.check_continuation(workdir, record, flat,
+                                        checkpoints=workdir_lib.has_checkpoints(workdir))
   num_members = members.num_members
   sharding = devices.seed_sharding()
   size = padded_size(num_members, jax.device_count())
@@ -97,11 +113,17 @@ def run(experiment: Experiment, config, workdir, *, progress: bool = True,
   step_all = jax.jit(jax.vmap(experiment.step), donate_argnums=0, out_shardings=sharding)
 
   t0 = time.perf_counter()
-  init_compiled = init_all.lower(seed_index, hparams).compile()
   state_shape = jax.eval_shape(init_all, seed_index, hparams)
   state_abstract = jax.tree.map(
       lambda s: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=sharding), state_shape)
-  step_compiled = step_all.lower(state_abstract).compile()
+  step_lowered = step_all.lower(state_abstract)
+  program = workdir_lib.fingerprint(step_lowered.as_text())
+  if mode == "extend":
+    workdir_lib.check_extension(workdir, record, program, config)
+  if primary:  # the record first: the checkpoints written below are this config's
+    workdir_lib.write_record(workdir, workdir_lib.Record(flat, program))
+    outputs.write_config(workdir, config)
+  step_compiled = step_lowered.compile()
   compile_seconds = time.perf_counter() - t0
 
   _, metrics_shape = jax.eval_shape(jax.vmap(experiment.step), state_abstract)
@@ -110,19 +132,27 @@ def run(experiment: Experiment, config, workdir, *, progress: bool = True,
   history = {name: np.full((num_chunks, num_members, *s.shape[1:]), np.nan)
              for name, s in metrics_shape.items()}
 
-  state = init_compiled(seed_index, hparams)
-  checkpointer = Checkpointer(workdir / "checkpoints", every=int(config.checkpoint_every),
+  checkpointer = Checkpointer(workdir / workdir_lib.CHECKPOINTS,
+                              every=int(config.checkpoint_every),
                               keep=int(config.keep_checkpoints))
-  start, restored = checkpointer.restore_latest(
-      {"state": abstract_like(state), "history": history, "chunk": np.asarray(0)})
+  start, restored = 0, None
+  if mode != "fresh":  # restored against the abstract state: `init` does not run on a resume
+    start, restored = checkpointer.restore_latest(
+        {"state": state_abstract, "history": history, "chunk": np.asarray(0)})
   if restored is not None:
     if start > num_chunks:
+      checkpointer.close()
       raise ConfigError(f"{workdir} holds a checkpoint at chunk {start} but the config asks for "
-                        f"{num_chunks} chunks; use another --workdir")
+                        f"{num_chunks} chunks; choose another --workdir")
     state = restored["state"]
     for name, rows in restored["history"].items():  # a longer run of the same config: extend
       history[name][: min(len(rows), num_chunks)] = rows[:num_chunks]
     echo(f"resumed from checkpoint at chunk {start}/{num_chunks} in {workdir}")
+  else:
+    t = time.perf_counter()
+    init_compiled = init_all.lower(seed_index, hparams).compile()
+    compile_seconds += time.perf_counter() - t
+    state = init_compiled(seed_index, hparams)
   echo(f"{num_members} members ({len(members.points)} sweep points × {members.num_seeds} seeds) "
        f"on {jax.device_count()} device(s), {jax.process_count()} process(es); "
        f"compiled in {compile_seconds:.2f} s")
@@ -182,6 +212,22 @@ def run(experiment: Experiment, config, workdir, *, progress: bool = True,
       echo(markdown_table(table) + "\n")
     echo(f"results in {workdir}/results.md")
   return RunResult(report, status, info)
+
+
+def _check_sweep_points(experiment: Experiment, config, members) -> None:
+  """Applies the experiment's config checks to every sweep point's config."""
+  if experiment.check_config is None or len(members.points) < 2 and not members.points[0]:
+    return
+  for p, point in enumerate(members.points):
+    point_config = config.copy_and_resolve_references()
+    with point_config.unlocked():
+      for field, value in point.items():
+        if field in point_config:
+          point_config[field] = type(point_config[field])(value)
+    try:
+      experiment.check_config(point_config)
+    except ConfigError as e:
+      raise ConfigError(f"config.sweep point {members.point_label(p)}: {e}") from None
 
 
 def _key_data(tree):

@@ -100,6 +100,13 @@ def build_members(*, num_seeds: int, defaults: Mapping[str, Any], sweep) -> Memb
   point_index = np.repeat(np.arange(num_points), num_seeds)
   seed_index = np.tile(np.arange(num_seeds), num_points)
   hparams = {}
+  for name, values in grid.items():
+    default = defaults[name]
+    if isinstance(default, (bool, int, np.integer)):
+      bad = [v for v in values if float(v) != int(float(v))]
+      if bad:
+        raise ConfigError(f"config.sweep: {name}={bad[0]} is not an integer (config.{name} is "
+                          "an integer field)")
   for name, default in defaults.items():
     dtype = np.int32 if isinstance(default, (bool, int, np.integer)) else np.float32
     values = [p.get(name, default) for p in points]

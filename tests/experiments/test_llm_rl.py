@@ -37,7 +37,7 @@ def test_arm_table_encodes_the_arms():
   assert get("eps_low", "dapo_clip_higher") == pytest.approx(0.2)
 
 
-def test_variants_select_one_arm_and_bad_values_fail():
+def test_variants_select_one_arm_and_bad_values_fail(tmp_path):
   for i, name in enumerate(llm_rl_config.ARMS):
     c = llm_rl_config.get_config(name)
     assert c.sweep == f"arm={i}"
@@ -45,8 +45,8 @@ def test_variants_select_one_arm_and_bad_values_fail():
   assert c.sweep == "arm=3" and c.num_seeds == 1
   bad = llm_rl_config.get_config("smoke")
   bad.sweep = "arm=0,11"
-  with pytest.raises(runtime.ConfigError, match="arm"):
-    llm_rl.make(bad)
+  with pytest.raises(runtime.ConfigError, match=r"sweep point arm=11: config.arm must index"):
+    runtime.run(llm_rl.make(bad), bad, tmp_path, progress=False)   # refused before compiling
   bad = llm_rl_config.get_config("smoke")
   bad.arm_settings.grpo.aggregation = "token-sum"
   with pytest.raises(runtime.ConfigError, match="aggregation"):

@@ -144,8 +144,10 @@ def test_short_run_beats_chance_and_reports(tmp_path):
   assert "Random Erasing (p = 0.5) vs none" in result.report.notes
 
 
-def test_bad_config_is_a_config_error():
+def test_bad_config_is_a_config_error(tmp_path):
   config = re_config.get_config("smoke")
   config.sweep = "erasing_probability=0.0,1.5"
-  with pytest.raises(runtime.ConfigError, match="erasing_probability"):
-    random_erasing.make(config)
+  with pytest.raises(runtime.ConfigError,
+                     match=r"sweep point erasing_probability=1.5: config.erasing_probability "
+                           r"must be in \[0, 1\]"):
+    runtime.run(random_erasing.make(config), config, tmp_path, progress=False)

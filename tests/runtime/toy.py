@@ -11,8 +11,12 @@ import numpy as np
 from research.runtime import Experiment, Report, Table, summarize
 
 
-def make(num_chunks=4, draws_per_chunk=32, mu=1.0, poison_chunk=-1):
+def make(num_chunks=4, draws_per_chunk=32, mu=1.0, poison_chunk=-1, check_config=None,
+         on_init=None):
+  """`on_init()` is called (on the host) each time `init` is executed, not when it is traced."""
   def init(key, hparams):
+    if on_init is not None:
+      jax.debug.callback(on_init)
     return {"key": key, "total": jnp.zeros(()), "count": jnp.zeros(()), "mu": hparams["mu"],
             "chunk": jnp.zeros((), jnp.int32)}
 
@@ -37,7 +41,8 @@ def make(num_chunks=4, draws_per_chunk=32, mu=1.0, poison_chunk=-1):
     return {"estimate": state["total"] / state["count"]}
 
   return Experiment(init=init, step=step, num_chunks=num_chunks, report=report,
-                    hparams={"mu": mu}, updates_per_chunk=draws_per_chunk, finalize=finalize)
+                    hparams={"mu": mu}, updates_per_chunk=draws_per_chunk, finalize=finalize,
+                    check_config=check_config)
 
 
 def config(**overrides):
