@@ -1,6 +1,6 @@
 """Sampling speed of `research.models.decoding.generate` (a benchmark, not a test).
 
-    python -m experiments.bench_decoding
+    python -m benchmarks.bench_decoding
 
 Samples 128 sequences of 32 new tokens after an 8-token prompt from a 2-layer, width-64
 `TransformerLM` (vocab 64, 4 heads) for every attention kind, after compilation, and prints

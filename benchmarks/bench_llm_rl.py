@@ -1,7 +1,7 @@
 """Benchmark: seconds per RL iteration of `experiments.llm_rl` for one member, after compilation.
 
-    python -m experiments.bench_llm_rl
-    python -m experiments.bench_llm_rl --repeats=10
+    python -m benchmarks.bench_llm_rl
+    python -m benchmarks.bench_llm_rl --repeats=10
 
 One iteration = sampling (`research.models.decoding.generate` with the KV cache, every completion
 run to the full budget: fixed shapes), scoring, the policy and reference forward passes,

@@ -1,7 +1,7 @@
 """Benchmark: PPO on CartPole-v1, this codebase vs PureJaxRL's `ppo.py`, same machine and load.
 
-    python -m experiments.bench_ppo                  # 8 seeds, 5e5 steps each, both programs
-    python -m experiments.bench_ppo --seeds=8 --devices=2 --skip_baseline
+    python -m benchmarks.bench_ppo                  # 8 seeds, 5e5 steps each, both programs
+    python -m benchmarks.bench_ppo --seeds=8 --devices=2 --skip_baseline
 
 Both run PureJaxRL's CartPole hyperparameters (docs/SPEC.md §3) with 8 seeds vmapped in one program.
 For each, the table gives the cold compile time (no persistent cache), the run time, environment

@@ -1,6 +1,6 @@
 """Speed of the tabular slice, side by side in one run (prints markdown tables).
 
-    python -m experiments.bench_tabular [--states 2000] [--actions 10] [--repeats 3]
+    python -m benchmarks.bench_tabular [--states 2000] [--actions 10] [--repeats 3]
 
 1. Value iteration on a random MDP (2,000 states, 10 actions, γ = 0.9, tol 1e-6): the jitted
    `research.rl.value_iteration` against the same algorithm in NumPy, both as a vectorised
@@ -82,12 +82,12 @@ def bench_value_iteration(states, actions, repeats):
       f"{agree:.1e}.")
 
 
-def bench_launcher(repeats):
-  from configs import gridworld_td as td_config
-  from experiments import gridworld_td
+def bench_launcher(repeats, config_argument="configs/gridworld_td.py"):
+  from experiments import load_experiment
+  from research.runtime import cli
 
-  config = td_config.get_config()
-  experiment = gridworld_td.make(config)
+  config = cli.load_config(config_argument)
+  experiment = load_experiment(config.experiment).make(config)
   members = runtime.build_members(num_seeds=config.num_seeds, defaults=dict(experiment.hparams),
                                   sweep=config.sweep)
 
@@ -114,7 +114,7 @@ def bench_launcher(repeats):
           ["runtime.run, chunked", f"{best:.3f}", f"{100 * (best / fused_s - 1):+.1f}%"]]
   return runtime.Table(
       "Launcher overhead", ["how", "time (s)", "overhead"], rows,
-      f"configs/gridworld_td.py (all its methods), {members.num_members} members × "
+      f"{config_argument}, {members.num_members} members × "
       f"{experiment.num_chunks} chunks; the launcher writes metrics.jsonl and TensorBoard every "
       f"chunk and checkpoints every {config.checkpoint_every}; compilation excluded; best of "
       f"{repeats}.")
@@ -125,10 +125,12 @@ def main():
   parser.add_argument("--states", type=int, default=2000)
   parser.add_argument("--actions", type=int, default=10)
   parser.add_argument("--repeats", type=int, default=3)
+  parser.add_argument("--launcher_config", default="configs/gridworld_td.py",
+                      help="the config[:variant] whose launcher overhead is measured")
   args = parser.parse_args()
   print(f"devices: {jax.devices()}\n")
   for bench in [lambda: bench_value_iteration(args.states, args.actions, args.repeats),
-                lambda: bench_launcher(args.repeats)]:
+                lambda: bench_launcher(args.repeats, args.launcher_config)]:
     print(runtime.markdown_table(bench()) + "\n", flush=True)
 
 
