@@ -8,7 +8,7 @@
   start is optimal, final |max_a q(s₀, a) − v*(s₀)|, learning curves.
 - Off-policy Q-learning from a uniform behaviour policy (default rewards, γ = 0.9, α = 0.1,
   one run of 100,000 steps): ‖max_a q − v*‖∞ and whether the greedy policy is optimal.
-All over `num_seeds` seeds vmapped in one compiled program; mean and 95% bootstrap CIs.
+All over `num_seeds` seeds vmapped in one compiled program; mean and 95% Student-t CIs.
 
     python launch.py                                   # this is the default experiment
     python launch.py --config=configs/gridworld_td.py --config.sweep='alpha=0.05,0.1,0.2'

@@ -16,9 +16,10 @@ those of gymnax-blines' PPO configs.
 Expected (measured on the 2-core CPU, other jobs running, load ≈ 1.5, 8 seeds, cold compile):
 CartPole-v1 return 500.0 ± 0.0 (training and greedy), compile 7.6 s, 137k env steps/s excluding
 compilation (109k including), ~40 s in all; with `--jax_num_cpu_devices=2` (the seeds sharded
-over both cores) 217k env steps/s. Acrobot-v1 −82.3 ± 0.8 (greedy −81.8 ± 5.7) in about the same
-time. Breakout-MinAtar: see the variant's note. `--cache_dir=` turns the persistent compilation
-cache off; a second launch of the same config otherwise reuses the compiled program.
+over both cores) 217k env steps/s. Acrobot-v1 −81.7 ± 1.5 (greedy −79.0 ± 3.0; mean ± 95%
+Student-t CI) in about the same time. Breakout-MinAtar: see the variant's note. `--cache_dir=`
+turns the persistent compilation cache off; a second launch of the same config otherwise reuses
+the compiled program.
 """
 
 from research.runtime import base_config, select_variant

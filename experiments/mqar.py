@@ -328,7 +328,31 @@ def _report(config, final, history, info, kinds, widths, pairs, models, optimize
     f"{info.run_seconds:.0f} s of training for {len(acc)} models × "
     f"{info.members.num_seeds} seeds after {info.compile_seconds:.0f} s of compilation, on a "
     "2-core CPU shared with other jobs.")
-  return Report([table, speed], plots, _summary(acc, kinds, widths, pairs))
+  return Report([table, _paired_table(acc, kinds, widths, pairs), speed], plots,
+                _summary(acc, kinds, widths, pairs))
+
+
+def _paired_table(acc, kinds, widths, pairs) -> Table:
+  """The pattern's two claims as paired differences over seeds (every model of a seed shares
+  its keys and batches): accuracy lost from the fewest to the most pairs at each width, and
+  gained from the narrowest to the widest model at the most pairs."""
+  def cell(diff):
+    s = summarize(100 * diff)
+    significant = s.n > 1 and (s.ci_low > 0 or s.ci_high < 0)
+    return format_pm(s, 1) + (" *" if significant else "")
+  rows = []
+  for k in kinds:
+    row = [LABELS[k]]
+    row += [cell(acc[f"{k}_w{w}"][:, 0] - acc[f"{k}_w{w}"][:, -1]) for w in widths]
+    if len(widths) > 1:
+      row.append(cell(acc[f"{k}_w{widths[-1]}"][:, -1] - acc[f"{k}_w{widths[0]}"][:, -1]))
+    rows.append(row)
+  columns = ["model", *[f"{pairs[0]} − {pairs[-1]} pairs, width {w}" for w in widths]]
+  if len(widths) > 1:
+    columns.append(f"width {widths[-1]} − {widths[0]}, {pairs[-1]} pairs")
+  return Table("MQAR: decline with pairs and recovery with width, paired over seeds", columns,
+               rows, "Accuracy differences in points, mean ± 95% Student-t CI of the per-seed "
+               "differences; * marks an interval that excludes 0.")
 
 
 def _band(values):

@@ -20,12 +20,16 @@ def test_short_run_recalls_and_reports(tmp_path):
   config.measure_speed = True
   result = runtime.run(mqar.make(config), config, tmp_path, progress=False,
                        echo=lambda *_: None)
-  accuracy, speed = result.report.tables
+  accuracy, paired, speed = result.report.tables
   assert accuracy.columns == ["model", "width", "parameters", "2 pairs", "4 pairs"]
   assert [row[:2] for row in accuracy.rows] == [["softmax", 32], ["linear (elu+1)", 32]]
   softmax, linear = ([float(cell) for cell in row[3:]] for row in accuracy.rows)  # 1 seed: no CI
   assert min(softmax) >= 90.0
   assert linear[0] > 50.0 + 10 and linear[1] > 25.0 + 10
+  # The paired table: fewest − most pairs per model (one seed: the difference, no interval).
+  assert paired.columns == ["model", "2 − 4 pairs, width 32"]
+  for row, acc in zip(paired.rows, (softmax, linear), strict=True):
+    assert float(row[1]) == pytest.approx(acc[0] - acc[1], abs=0.11)
   assert speed.rows[0][0] == "softmax" and float(speed.rows[0][1].replace(",", "")) > 0
   assert {p.name for p in result.report.plots} == {"accuracy_vs_pairs_w32", "train_accuracy"}
 
