@@ -101,6 +101,10 @@ def run(experiment: Experiment, config, workdir, *, progress: bool = True, resta
   record = workdir_lib.read_record(workdir)
   mode = workdir_lib.check_continuation(workdir, record, flat,
                                         checkpoints=workdir_lib.has_checkpoints(workdir))
+  saved = workdir_lib.checkpoint_steps(workdir)
+  if mode != "fresh" and saved[-1] > experiment.num_chunks:  # before anything is rewritten
+    raise ConfigError(f"{workdir} holds a checkpoint at chunk {saved[-1]} but the config asks for "
+                      f"{experiment.num_chunks} chunks; choose another --workdir")
   num_members = members.num_members
   sharding = devices.seed_sharding()
   size = padded_size(num_members, jax.device_count())

@@ -108,9 +108,16 @@ def write_record(workdir: pathlib.Path, record: Record) -> None:
   tmp.replace(path)   # atomic: a killed launch never leaves half a record
 
 
-def has_checkpoints(workdir: pathlib.Path) -> bool:
+def checkpoint_steps(workdir: pathlib.Path) -> list[int]:
+  """The chunks at which `workdir` holds (finished or not yet verified) checkpoints, sorted."""
   directory = pathlib.Path(workdir) / CHECKPOINTS
-  return directory.is_dir() and any(p.is_dir() and p.name.isdigit() for p in directory.iterdir())
+  if not directory.is_dir():
+    return []
+  return sorted(int(p.name) for p in directory.iterdir() if p.is_dir() and p.name.isdigit())
+
+
+def has_checkpoints(workdir: pathlib.Path) -> bool:
+  return bool(checkpoint_steps(workdir))
 
 
 def clear(workdir: pathlib.Path) -> list[str]:

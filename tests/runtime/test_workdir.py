@@ -203,3 +203,12 @@ def test_a_save_killed_halfway_is_ignored_and_the_run_saves_again(tmp_path):
   np.testing.assert_array_equal(_estimates(full), _estimates(resumed))
   steps = sorted(int(p.name) for p in (b / "checkpoints").iterdir() if p.name.isdigit())
   assert steps == [1, 2, 3, 4]
+
+
+def test_a_shorter_run_is_refused_and_leaves_the_record_alone(tmp_path):
+  _run(tmp_path, make=toy.make(num_chunks=4), num_chunks=4)
+  with pytest.raises(runtime.ConfigError, match="holds a checkpoint at chunk 4 but the config "
+                                                "asks for 2 chunks"):
+    _run(tmp_path, make=toy.make(num_chunks=2), num_chunks=2)
+  assert workdir_lib.read_record(tmp_path).config["num_chunks"] == 4
+  assert json.loads((tmp_path / "config.json").read_text())["num_chunks"] == 4
