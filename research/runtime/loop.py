@@ -143,11 +143,7 @@ def run(experiment: Experiment, config, workdir, *, progress: bool = True, resta
   if mode != "fresh":  # restored against the abstract state: `init` does not run on a resume
     start, restored = checkpointer.restore_latest(
         {"state": state_abstract, "history": history, "chunk": np.asarray(0)})
-  if restored is not None:
-    if start > num_chunks:
-      checkpointer.close()
-      raise ConfigError(f"{workdir} holds a checkpoint at chunk {start} but the config asks for "
-                        f"{num_chunks} chunks; choose another --workdir")
+  if restored is not None:   # start ≤ num_chunks: checked above, before anything was written
     state = restored["state"]
     for name, rows in restored["history"].items():  # a longer run of the same config: extend
       history[name][: min(len(rows), num_chunks)] = rows[:num_chunks]
