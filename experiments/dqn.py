@@ -27,7 +27,8 @@ import optax
 from jax.flatten_util import ravel_pytree
 
 from experiments import _gymnax as G
-from research import models, rl
+from research import envs, models, rl
+from research import rng as prng
 from research.runtime import Experiment, require
 
 HPARAMS = ("lr", "gamma", "epsilon_finish", "tau")
@@ -59,12 +60,12 @@ class Agent(NamedTuple):
 def build(config) -> Agent:
   env, env_params = G.make_env(config.env_name,
                                max_steps_in_episode=int(config.get("max_steps_in_episode", 0)))
-  shape = G.obs_shape(env, env_params)
-  net = models.QNetwork(num_actions=G.num_actions(env, env_params),
+  shape = envs.obs_shape(env, env_params)
+  net = models.QNetwork(num_actions=envs.num_actions(env, env_params),
                         hidden_sizes=tuple(config.hidden_sizes), activation=config.activation,
                         torso=config.torso, obs_ndim=len(shape))
   example = jnp.zeros(shape, jnp.float32)
-  unravel = G.flat_params_unravel(lambda k: models.init_params(net, k, example))
+  unravel = models.flat_params_unravel(lambda k: models.init_params(net, k, example))
   return Agent(env, env_params, net, unravel, example)
 
 
@@ -122,13 +123,13 @@ def make(config) -> Experiment:
                          jnp.zeros((), bool), agent.example_obs)
 
   def init(key, hparams):
-    rng, bits = G.draw_bits(G.rng_from_key(key), {"net": (G.RNG_WORDS,),
-                                                  "env": (n_envs, G.RNG_WORDS)})
-    theta = ravel_pytree(models.init_params(agent.net, G.env_keys(bits["net"]),
+    rng, bits = prng.draw_bits(prng.rng_from_key(key), {"net": (prng.RNG_WORDS,),
+                                                  "env": (n_envs, prng.RNG_WORDS)})
+    theta = ravel_pytree(models.init_params(agent.net, prng.env_keys(bits["net"]),
                                             agent.example_obs))[0]
     return {"params": theta, "target": theta, "opt_state": adam.init(theta),
             "buffer": rl.replay_init(example_t, capacity),
-            "env": G.env_init(env, env_params, G.env_keys(bits["env"])), "rng": rng,
+            "env": envs.env_init(env, env_params, prng.env_keys(bits["env"])), "rng": rng,
             "steps": jnp.zeros((), jnp.int32), "updates": jnp.zeros((), jnp.int32),
             "hp": {k: jnp.asarray(hparams[k], jnp.float32) for k in HPARAMS}}
 
@@ -142,24 +143,24 @@ def make(config) -> Experiment:
 
   def iteration(state, _):
     hp = state["hp"]
-    rng, bits = G.draw_bits(state["rng"], {
-        "explore": (n_envs,), "step": (n_envs, G.RNG_WORDS), "reset": (n_envs, G.RNG_WORDS),
+    rng, bits = prng.draw_bits(state["rng"], {
+        "explore": (n_envs,), "step": (n_envs, prng.RNG_WORDS), "reset": (n_envs, prng.RNG_WORDS),
         "sample": (batch,)})
     epsilon = rl.linear_schedule(state["steps"], start=eps_start, end=hp["epsilon_finish"],
                                  duration=eps_time)
     carry = state["env"]
     q = agent.q_values(state["params"], carry.obs)
-    action = rl.epsilon_greedy_from_uniform(rl.uniform_from_bits(bits["explore"]), q, epsilon)
-    reset_obs, reset_state = G.reset_batch(env, env_params, G.env_keys(bits["reset"]))
-    carry2, res, finished = G.env_step(env, env_params, carry, action,
-                                       G.env_keys(bits["step"]), reset_obs, reset_state)
+    action = prng.epsilon_greedy_from_uniform(prng.uniform_from_bits(bits["explore"]), q, epsilon)
+    reset_obs, reset_state = envs.reset_batch(env, env_params, prng.env_keys(bits["reset"]))
+    carry2, res, finished = envs.env_step(env, env_params, carry, action,
+                                       prng.env_keys(bits["step"]), reset_obs, reset_state)
     buffer = rl.replay_add(state["buffer"], Transition(carry.obs, action, res.reward,
                                                         res.terminated, res.final_obs))
     steps = state["steps"] + n_envs
 
     # One gradient step when due (computed always and applied where due: under vmap a cond
     # would run both branches anyway).
-    idx = rl.replay_indices(buffer, rl.uniform_from_bits(bits["sample"]))
+    idx = rl.replay_indices(buffer, prng.uniform_from_bits(bits["sample"]))
     mb = rl.replay_gather(buffer, idx)
     (loss, q_mean), grads = jax.value_and_grad(td_loss, has_aux=True)(
         state["params"], state["target"], mb, hp["gamma"])
@@ -195,8 +196,8 @@ def make(config) -> Experiment:
     return state, metrics
 
   def finalize(state):
-    ret = G.greedy_evaluation(env, env_params, lambda o: greedy(state["params"], o),
-                              state["rng"] ^ 2, eval_episodes, G.max_episode_steps(env_params))
+    ret = envs.greedy_evaluation(env, env_params, lambda o: greedy(state["params"], o),
+                              state["rng"] ^ 2, eval_episodes, envs.max_episode_steps(env_params))
     return {"eval_return": ret, "params": state["params"], "steps": state["steps"],
             "updates": state["updates"]}
 

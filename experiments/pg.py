@@ -29,7 +29,8 @@ import optax
 from jax.flatten_util import ravel_pytree
 
 from experiments import _gymnax as G
-from research import models, rl
+from research import envs, models, rl
+from research import rng as prng
 from research.runtime import Experiment, Plot, Report, Series, Table, require, summarize
 
 ALGORITHMS = ("reinforce", "reinforce_baseline", "a2c")
@@ -78,14 +79,14 @@ def make(config) -> Experiment:
   algos = algorithms(config)
   env, env_params = G.make_env(config.env_name,
                                max_steps_in_episode=int(config.get("max_steps_in_episode", 0)))
-  shape = G.obs_shape(env, env_params)
-  net = models.ActorCritic(num_actions=G.num_actions(env, env_params),
+  shape = envs.obs_shape(env, env_params)
+  net = models.ActorCritic(num_actions=envs.num_actions(env, env_params),
                            hidden_sizes=tuple(config.hidden_sizes), activation=config.activation,
                            obs_ndim=len(shape))
   example_obs = jnp.zeros(shape, jnp.float32)
-  unravel = G.flat_params_unravel(lambda k: models.init_params(net, k, example_obs))
+  unravel = models.flat_params_unravel(lambda k: models.init_params(net, k, example_obs))
   num_chunks = int(config.num_chunks)
-  horizon = G.max_episode_steps(env_params)
+  horizon = envs.max_episode_steps(env_params)
   n_re = int(config.reinforce_envs)
   re_per_chunk = int(config.reinforce_updates) // num_chunks
   n_a2c, t_a2c = int(config.a2c_envs), int(config.a2c_steps)
@@ -99,16 +100,16 @@ def make(config) -> Experiment:
     return net.apply(unravel(theta), obs, **kw)
 
   def init(key, hparams):
-    rng, bits = G.draw_bits(G.rng_from_key(key), {
-        "net": (len(algos), G.RNG_WORDS), "env": (n_a2c, G.RNG_WORDS),
-        "rng": (len(algos), G.RNG_WORDS)})
+    rng, bits = prng.draw_bits(prng.rng_from_key(key), {
+        "net": (len(algos), prng.RNG_WORDS), "env": (n_a2c, prng.RNG_WORDS),
+        "rng": (len(algos), prng.RNG_WORDS)})
     agents = {}
     for i, name in enumerate(algos):
-      theta = ravel_pytree(models.init_params(net, G.env_keys(bits["net"][i]), example_obs))[0]
+      theta = ravel_pytree(models.init_params(net, prng.env_keys(bits["net"][i]), example_obs))[0]
       agent = {"params": theta, "opt_state": tx.init(theta), "rng": bits["rng"][i],
                "updates": jnp.zeros((), jnp.int32)}
       if name == "a2c":
-        agent["env"] = G.env_init(env, env_params, G.env_keys(bits["env"]))
+        agent["env"] = envs.env_init(env, env_params, prng.env_keys(bits["env"]))
       agents[name] = agent
     del rng
     return {"agents": agents, "hp": {k: jnp.asarray(hparams[k], jnp.float32) for k in HPARAMS}}
@@ -122,15 +123,15 @@ def make(config) -> Experiment:
 
   def play_episodes(theta, bits):
     """`n_re` episodes from fresh resets, `horizon` steps, masked after each episode's end."""
-    obs, state = G.reset_batch(env, env_params, G.env_keys(bits["reset"]))
-    step_keys = G.env_keys(bits["step"])
-    uniforms = rl.uniform_from_bits(bits["act"])
+    obs, state = envs.reset_batch(env, env_params, prng.env_keys(bits["reset"]))
+    step_keys = prng.env_keys(bits["step"])
+    uniforms = prng.uniform_from_bits(bits["act"])
     tree = unravel(theta)
 
     def body(c, x):
       obs, state, alive = c
       u, k = x
-      action = rl.categorical_from_uniform(u, net.apply(tree, obs, method=net.policy))
+      action = prng.categorical_from_uniform(u, net.apply(tree, obs, method=net.policy))
       obs2, state2, r, term, _ = jax.vmap(lambda kk, s, a: env.step_env(kk, s, a, env_params))(
           k, state, action)
       trunc = jax.vmap(lambda s: env.is_truncated(s, env_params))(state2)
@@ -142,9 +143,9 @@ def make(config) -> Experiment:
     return obs, action, reward, alive.astype(jnp.float32)
 
   def reinforce_update(agent, hp, baseline: bool):
-    rng, bits = G.draw_bits(agent["rng"], {
-        "act": (horizon, n_re), "step": (horizon, n_re, G.RNG_WORDS),
-        "reset": (n_re, G.RNG_WORDS)})
+    rng, bits = prng.draw_bits(agent["rng"], {
+        "act": (horizon, n_re), "step": (horizon, n_re, prng.RNG_WORDS),
+        "reset": (n_re, prng.RNG_WORDS)})
     obs, action, reward, w = play_episodes(agent["params"], bits)
     discounts = jnp.full_like(reward, 1.0) * hp["gamma"]
     returns = jax.vmap(lambda r, d: rl.discounted_returns(r, d, 0.0), in_axes=1, out_axes=1)(
@@ -170,14 +171,15 @@ def make(config) -> Experiment:
   # --- A2C -----------------------------------------------------------------------------------
 
   def a2c_update(agent, hp):
-    rng, bits = G.draw_bits(agent["rng"], {
-        "act": (t_a2c, n_a2c), "step": (t_a2c, n_a2c, G.RNG_WORDS),
-        "reset": (t_a2c, n_a2c, G.RNG_WORDS)})
+    rng, bits = prng.draw_bits(agent["rng"], {
+        "act": (t_a2c, n_a2c), "step": (t_a2c, n_a2c, prng.RNG_WORDS),
+        "reset": (t_a2c, n_a2c, prng.RNG_WORDS)})
     tree = unravel(agent["params"])
-    carry, traj = G.rollout(
+    carry, traj = envs.rollout(
         env, env_params, agent["env"],
-        lambda o, u: rl.categorical_from_uniform(u, net.apply(tree, o, method=net.policy)),
-        rl.uniform_from_bits(bits["act"]), G.env_keys(bits["step"]), G.env_keys(bits["reset"]))
+        lambda o, u: prng.categorical_from_uniform(u, net.apply(tree, o, method=net.policy)),
+        prng.uniform_from_bits(bits["act"]), prng.env_keys(bits["step"]),
+        prng.env_keys(bits["reset"]))
     flat = lambda x: x.reshape((t_a2c * n_a2c, *x.shape[2:]))
     next_obs = jnp.concatenate([flat(traj.final_obs), carry.obs])
     next_v = jax.lax.stop_gradient(net.apply(tree, next_obs, method=net.value))
@@ -230,7 +232,7 @@ def make(config) -> Experiment:
       agent = state["agents"][name]
       greedy = (lambda theta: lambda o: jnp.argmax(apply(theta, o, method=net.policy),
                                                    axis=-1).astype(jnp.int32))(agent["params"])
-      out[f"{name}/eval_return"] = G.greedy_evaluation(env, env_params, greedy,
+      out[f"{name}/eval_return"] = envs.greedy_evaluation(env, env_params, greedy,
                                                       agent["rng"] ^ 2, eval_episodes, horizon)
     return out
 

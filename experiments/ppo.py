@@ -27,7 +27,8 @@ import optax
 from jax.flatten_util import ravel_pytree
 
 from experiments import _gymnax as G
-from research import models, rl
+from research import envs, models, rl
+from research import rng as prng
 from research.runtime import Experiment, require
 
 HPARAMS = ("lr", "ent_coef", "clip_eps", "vf_coef", "max_grad_norm", "gamma", "gae_lambda")
@@ -43,9 +44,9 @@ class Batch(NamedTuple):
 
 
 def network(config, env, env_params) -> models.ActorCritic:
-  shape = G.obs_shape(env, env_params)
+  shape = envs.obs_shape(env, env_params)
   return models.ActorCritic(
-      num_actions=G.num_actions(env, env_params), hidden_sizes=tuple(config.hidden_sizes),
+      num_actions=envs.num_actions(env, env_params), hidden_sizes=tuple(config.hidden_sizes),
       activation=config.activation, shared_torso=bool(config.shared_torso), torso=config.torso,
       obs_ndim=len(shape))
 
@@ -97,20 +98,20 @@ def make(config) -> Experiment:
   anneal, clip_value = bool(config.anneal_lr), bool(config.clip_value)
   normalize = bool(config.normalize_advantages)
   eval_episodes, eval_every = int(config.eval_episodes), int(config.eval_every)
-  eval_steps = G.max_episode_steps(env_params)
-  example_obs = jnp.zeros(G.obs_shape(env, env_params), jnp.float32)
+  eval_steps = envs.max_episode_steps(env_params)
+  example_obs = jnp.zeros(envs.obs_shape(env, env_params), jnp.float32)
   adam = optax.scale_by_adam(eps=1e-5)
   unroll = int(config.get("rollout_unroll", 1))
   # Parameters live as one flat vector: the optimiser, the gradient-norm clip and the update are
   # then a handful of kernels instead of a few per parameter (faster to compile and to run).
-  unravel = G.flat_params_unravel(lambda k: models.init_params(net, k, example_obs))
+  unravel = models.flat_params_unravel(lambda k: models.init_params(net, k, example_obs))
   apply = lambda theta, obs, **kw: net.apply(unravel(theta), obs, **kw)
 
   def init(key, hparams):
-    rng, bits = G.draw_bits(G.rng_from_key(key), {"net": (G.RNG_WORDS,),
-                                                  "env": (n_envs, G.RNG_WORDS)})
-    params = ravel_pytree(models.init_params(net, G.env_keys(bits["net"]), example_obs))[0]
-    env_carry = G.env_init(env, env_params, G.env_keys(bits["env"]))
+    rng, bits = prng.draw_bits(prng.rng_from_key(key), {"net": (prng.RNG_WORDS,),
+                                                  "env": (n_envs, prng.RNG_WORDS)})
+    params = ravel_pytree(models.init_params(net, prng.env_keys(bits["net"]), example_obs))[0]
+    env_carry = envs.env_init(env, env_params, prng.env_keys(bits["env"]))
     state = {"params": params, "opt_state": adam.init(params), "env": env_carry, "rng": rng,
              "update": jnp.zeros((), jnp.int32),
              "hp": {k: jnp.asarray(hparams[k], jnp.float32) for k in HPARAMS}}
@@ -151,16 +152,16 @@ def make(config) -> Experiment:
 
   def ppo_update(state, _):
     hp, params = state["hp"], state["params"]
-    rng, bits = G.draw_bits(state["rng"], {
-        "act": (n_steps, n_envs), "step": (n_steps, n_envs, G.RNG_WORDS),
-        "reset": (n_steps, n_envs, G.RNG_WORDS), "perm": (epochs, batch_size)})
-    uniforms = rl.uniform_from_bits(bits["act"])
+    rng, bits = prng.draw_bits(state["rng"], {
+        "act": (n_steps, n_envs), "step": (n_steps, n_envs, prng.RNG_WORDS),
+        "reset": (n_steps, n_envs, prng.RNG_WORDS), "perm": (epochs, batch_size)})
+    uniforms = prng.uniform_from_bits(bits["act"])
     tree = unravel(params)   # unravelled once per update, outside the rollout loop
-    env_carry, traj = G.rollout(
+    env_carry, traj = envs.rollout(
         env, env_params, state["env"],
-        lambda o, u: rl.categorical_from_uniform(u, net.apply(tree, o, method=net.policy)),
+        lambda o, u: prng.categorical_from_uniform(u, net.apply(tree, o, method=net.policy)),
         uniforms,
-        G.env_keys(bits["step"]), G.env_keys(bits["reset"]), unroll=unroll)
+        prng.env_keys(bits["step"]), prng.env_keys(bits["reset"]), unroll=unroll)
 
     # Values and old log-probabilities in one batched pass; values of the pre-reset next
     # observations (for truncations) and of the last observations (the rollout's bootstrap).
@@ -184,7 +185,7 @@ def make(config) -> Experiment:
     lr = hp["lr"] * frac
 
     def epoch(carry, perm_bits):
-      perm = G.permutation_from_bits(perm_bits)
+      perm = prng.permutation_from_bits(perm_bits)
       shuffled = jax.tree.map(
           lambda x: x[perm].reshape((n_mb, batch_size // n_mb, *x.shape[1:])), batch)
       return jax.lax.scan(sgd_step, carry, shuffled)
@@ -200,7 +201,7 @@ def make(config) -> Experiment:
     return new_state, metrics
 
   def evaluate(params, rng):
-    return G.greedy_evaluation(env, env_params, lambda o: greedy(params, o), rng, eval_episodes,
+    return envs.greedy_evaluation(env, env_params, lambda o: greedy(params, o), rng, eval_episodes,
                                eval_steps)
 
   def step(state):

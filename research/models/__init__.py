@@ -18,6 +18,7 @@ from research.models.rl_networks import (
   MinAtarTorso,
   Orthogonal,
   QNetwork,
+  flat_params_unravel,
   init_params,
   orthogonal,
   orthonormal_columns,
@@ -26,7 +27,8 @@ from research.models.transformer import TransformerLM, init_lm, param_count
 
 __all__ = [
   "ACTIVATIONS", "MLP", "TORSOS", "ActorCritic", "MinAtarTorso", "Orthogonal", "PatchConv",
-  "QNetwork", "SmallCNN", "init_params", "lecun_normal_flat", "orthogonal", "orthonormal_columns",
+  "QNetwork", "SmallCNN", "flat_params_unravel", "init_params", "lecun_normal_flat",
+  "orthogonal", "orthonormal_columns",
   # the transformer language model and its incremental decoding
   "Cache", "Generation", "TransformerLM", "decode_step", "generate", "init_cache", "init_lm",
   "param_count", "prefill", "sequence_logprobs",

@@ -96,6 +96,21 @@ def orthonormal_columns(a) -> jax.Array:
   return jax.lax.fori_loop(0, k, column, q0)
 
 
+def flat_params_unravel(init_fn, example_key=None):
+  """The `unravel` of `jax.flatten_util.ravel_pytree` for the parameters `init_fn(key)` makes.
+
+  Parameters can then live as one flat vector: the optimiser, the gradient-norm clip and the
+  update are a handful of kernels instead of a few per parameter (faster to compile and run).
+  Only shapes are computed (`jax.eval_shape`); `example_key` is any key `init_fn` accepts
+  (default `jax.random.key(0)`: the key's generator does not change the shapes).
+  """
+  from jax.flatten_util import ravel_pytree
+
+  key = jax.random.key(0) if example_key is None else example_key
+  shapes = jax.eval_shape(init_fn, key)
+  return ravel_pytree(jax.tree.map(lambda s: np.zeros(s.shape, s.dtype), shapes))[1]
+
+
 def init_params(module: nn.Module, key, *args, **kwargs):
   """`module.init(key, *args, **kwargs)` with every `Orthogonal` kernel drawn at once.
 

@@ -73,12 +73,7 @@ from research.rl.returns import (
   lambda_returns,
   n_step_bootstrapped_returns,
 )
-from research.rl.schedules import (
-  categorical_from_uniform,
-  epsilon_greedy_from_uniform,
-  linear_schedule,
-  uniform_from_bits,
-)
+from research.rl.schedules import linear_schedule
 from research.rl.tabular import (
   EpisodeStats,
   Trajectory,
@@ -95,11 +90,12 @@ from research.rl.tabular import (
   td0_episode,
 )
 from research.rl.td import expected_sarsa, q_learning, sarsa, td_learning
+from research.rng import categorical_from_uniform, epsilon_greedy_from_uniform, uniform_from_bits
 
 _LAZY = {
-  "GridWorld": ("research.rl.gridworld_env", "GridWorld"),
-  "GridWorldState": ("research.rl.gridworld_env", "EnvState"),
-  "GridWorldParams": ("research.rl.gridworld_env", "EnvParams"),
+  "GridWorld": ("research.envs.gridworld", "GridWorld"),
+  "GridWorldState": ("research.envs.gridworld", "EnvState"),
+  "GridWorldParams": ("research.envs.gridworld", "EnvParams"),
 }
 
 
@@ -201,7 +197,7 @@ __all__ = [
   "replay_can_sample",
   "polyak_update",
   "periodic_update",
-  # schedules and samplers
+  # schedules, and samplers fed with uniforms (defined in research.rng)
   "linear_schedule",
   "uniform_from_bits",
   "categorical_from_uniform",

@@ -13,7 +13,8 @@ import pytest
 from configs import ppo as ppo_config
 from experiments import _gymnax as G
 from experiments import ppo
-from research import rl
+from research import envs, rl
+from research import rng as prng
 from research.runtime import ConfigError
 
 
@@ -47,8 +48,8 @@ def test_auto_reset_step_equals_gymnax_step_on_a_time_limited_env():
   def both(key, state, action):
     ref = jax.vmap(env.step, in_axes=(0, 0, 0, None))(key, state, action, params)
     k_step, k_reset = jax.vmap(jax.random.split, out_axes=1)(key)
-    reset_obs, reset_state = G.reset_batch(env, params, k_reset)
-    ours = jax.vmap(lambda k, s, a, ro, rs: G.auto_reset_step(env, params, k, s, a, ro, rs))(
+    reset_obs, reset_state = envs.reset_batch(env, params, k_reset)
+    ours = jax.vmap(lambda k, s, a, ro, rs: envs.auto_reset_step(env, params, k, s, a, ro, rs))(
         k_step, state, action, reset_obs, reset_state)
     return ref, ours
 
@@ -70,12 +71,12 @@ def test_auto_reset_step_equals_gymnax_step_on_a_time_limited_env():
 
 def test_rollout_keeps_the_pre_reset_observation_and_bootstraps_truncations():
   env, params = G.make_env("CartPole-v1", max_steps_in_episode=5)
-  carry = G.env_init(env, params, G.env_keys(jnp.arange(4, dtype=jnp.uint32).reshape(2, 2)))
+  carry = envs.env_init(env, params, prng.env_keys(jnp.arange(4, dtype=jnp.uint32).reshape(2, 2)))
   t_steps = 12
   bits = jax.random.bits(jax.random.key(0), (2, t_steps, 2, 2), jnp.uint32)
   act = lambda obs, u: (u > 0.5).astype(jnp.int32)
-  carry, traj = jax.jit(lambda c, u: G.rollout(env, params, c, act, u, G.env_keys(bits[0]),
-                                               G.env_keys(bits[1])))(
+  carry, traj = jax.jit(lambda c, u: envs.rollout(env, params, c, act, u, prng.env_keys(bits[0]),
+                                               prng.env_keys(bits[1])))(
       carry, jax.random.uniform(jax.random.key(1), (t_steps, 2)))
   trunc, term = np.asarray(traj.truncated), np.asarray(traj.terminated)
   assert trunc[4].all() and trunc[9].all() and trunc.sum() == 4 and not term.any()
@@ -145,3 +146,17 @@ def test_launcher_prints_bad_config_as_one_line(launch, tmp_path):
   assert lines[-1].startswith("error: config.env_name: unknown environment 'Nope-v0'")
   assert "Traceback" not in result.stderr
   assert "CartPole-v1" in gymnax.registered_envs
+
+
+@pytest.mark.parametrize("wrapper", ["LogWrapper", "FlattenObservationWrapper"])
+def test_a_wrapped_environment_is_refused_not_silently_unwrapped(wrapper):
+  """The harness calls step_env/reset_env, which a gymnax wrapper forwards past itself."""
+  import gymnax.wrappers.purerl as purerl
+
+  env, params = G.make_env("CartPole-v1")
+  wrapped = getattr(purerl, wrapper)(env)
+  keys = prng.env_keys(jnp.arange(4, dtype=jnp.uint32).reshape(2, 2))
+  with pytest.raises(ValueError, match=f"env: {wrapper} is a gymnax wrapper"):
+    envs.env_init(wrapped, params, keys)
+  with pytest.raises(ValueError, match="gymnax wrapper"):
+    envs.auto_reset_step(wrapped, params, keys[0], None, 0, None, None)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from research import rl
-from research.rl.gridworld_env import EnvParams, EnvState, GridWorld
+from research.envs.gridworld import EnvParams, EnvState, GridWorld
 
 CH7 = EnvParams(r_boundary=-10.0, r_forbidden=-10.0, r_target=0.0, r_other=-1.0)
 
