@@ -188,12 +188,9 @@ def make(config) -> Experiment:
     def loss_fn(theta):
       logits, value = apply(theta, flat(traj.obs))
       v = value.reshape(t_a2c, n_a2c)
-      rewards, discounts = jax.vmap(
-          lambda r, te, tr, vf: rl.bootstrap_truncations(r, te, tr, vf, discount=hp["gamma"]),
-          in_axes=1, out_axes=1)(traj.reward, traj.terminated, traj.truncated, v_final)
       values = jnp.concatenate([jax.lax.stop_gradient(v), next_v[t_a2c * n_a2c:][None]])
-      adv = jax.vmap(lambda r, d, vs: rl.gae(r, d, lam, vs), in_axes=1, out_axes=1)(
-          rewards, discounts, values)
+      adv = rl.truncation_aware_gae(traj.reward, traj.terminated, traj.truncated, values,
+                                    v_final, discount=hp["gamma"], lambda_=lam)
       ones = jnp.ones((t_a2c * n_a2c,))
       loss = rl.policy_gradient_loss(logits, flat(traj.action), flat(adv), ones)
       loss += vf_coef * rl.value_loss(value, jax.lax.stop_gradient(flat(adv) + value))

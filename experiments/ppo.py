@@ -173,11 +173,9 @@ def make(config) -> Experiment:
     v_final = next_values[:batch_size].reshape(n_steps, n_envs)
     v_last = next_values[batch_size:]
     v = values.reshape(n_steps, n_envs)
-    rewards, discounts = jax.vmap(
-        lambda r, te, tr, vf: rl.bootstrap_truncations(r, te, tr, vf, discount=hp["gamma"]),
-        in_axes=1, out_axes=1)(traj.reward, traj.terminated, traj.truncated, v_final)
-    adv = jax.vmap(lambda r, d, vs: rl.gae(r, d, hp["gae_lambda"], vs), in_axes=1, out_axes=1)(
-        rewards, discounts, jnp.concatenate([v, v_last[None]]))
+    adv = rl.truncation_aware_gae(traj.reward, traj.terminated, traj.truncated,
+                                  jnp.concatenate([v, v_last[None]]), v_final,
+                                  discount=hp["gamma"], lambda_=hp["gae_lambda"])
     batch = Batch(flat(traj.obs), flat(traj.action), logp, values, flat(adv), flat(adv + v))
     batch = jax.tree.map(jax.lax.stop_gradient, batch)
 

@@ -52,6 +52,7 @@ from research.rl.pg_losses import (
   clipped_value_loss,
   entropy_loss,
   policy_gradient_loss,
+  truncation_aware_gae,
   value_loss,
 )
 from research.rl.replay import (
@@ -185,6 +186,7 @@ __all__ = [
   "categorical_log_prob",
   "categorical_entropy",
   "bootstrap_truncations",
+  "truncation_aware_gae",
   # replay and target networks
   "ReplayState",
   "ReplayBuffer",

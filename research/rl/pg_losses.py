@@ -209,3 +209,32 @@ def bootstrap_truncations(r_t, terminated_t, truncated_t, v_final_t, *, discount
   trunc = jnp.asarray(truncated_t).astype(dtype) * (1.0 - term)
   bootstrap = jnp.where(trunc > 0, discount * v_final_t, 0.0)
   return r_t + bootstrap, discount * (1.0 - term) * (1.0 - trunc)
+
+
+def truncation_aware_gae(reward, terminated, truncated, values, final_values, *, discount,
+                         lambda_) -> jax.Array:
+  """GAE of `N` auto-reset rollouts of `T` steps (time-major), bootstrapping through truncations.
+
+  Per environment (column): `bootstrap_truncations` folds `γ · v(s_final)` into the reward at a
+  time-limit truncation and zeroes the discount at every episode end, then `gae` runs over the
+  column with `values[T]` (the value after the rollout) as its bootstrap.
+
+  Args:
+    reward, terminated, truncated: `[T, N]`.
+    values: `[T + 1, N]` state values of the observations the rollout saw, then the last one.
+    final_values: `[T, N]` values of the pre-reset next observations (used where truncated).
+    discount: `γ`, scalar (may be traced).
+    lambda_: GAE's `λ`, scalar (may be traced).
+
+  Returns:
+    Advantages `[T, N]`.
+  """
+  from research.rl.returns import gae
+
+  chex.assert_rank([reward, terminated, truncated, values, final_values], 2)
+  rewards, discounts = jax.vmap(
+      lambda r, te, tr, vf: bootstrap_truncations(r, te, tr, vf, discount=discount),
+      in_axes=1, out_axes=1)(reward, terminated, truncated, final_values)
+  return jax.vmap(lambda r, d, vs: gae(r, d, lambda_, vs), in_axes=1, out_axes=1)(
+      rewards, discounts, values)
+

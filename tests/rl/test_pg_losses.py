@@ -123,3 +123,39 @@ def test_losses_under_vmap_and_rank_checks():
     rl.policy_gradient_loss(LOGITS, ACTIONS.astype(np.float32), adv[0], w[0])
   chex.assert_shape(rl.bootstrap_truncations(adv[0], w[0] > 0, w[0] < 0, adv[0],
                                              discount=0.9)[0], (2,))
+
+
+def _np_truncation_aware_gae(r, term, trunc, values, final_values, gamma, lam):
+  """Float64 loop: the per-step rule written out, independent of bootstrap_truncations/gae."""
+  T, N = r.shape
+  adv = np.zeros((T, N))
+  for n in range(N):
+    a = 0.0
+    for t in reversed(range(T)):
+      if term[t, n]:
+        delta, cont = r[t, n] - values[t, n], 0.0
+      elif trunc[t, n]:
+        delta, cont = r[t, n] + gamma * final_values[t, n] - values[t, n], 0.0
+      else:
+        delta, cont = r[t, n] + gamma * values[t + 1, n] - values[t, n], gamma * lam
+      a = delta + cont * a
+      adv[t, n] = a
+  return adv
+
+
+def test_truncation_aware_gae_matches_a_float64_loop_under_jit():
+  rng = np.random.default_rng(0)
+  T, N = 6, 3
+  r = rng.normal(size=(T, N)).astype(np.float32)
+  term = np.zeros((T, N), bool)
+  trunc = np.zeros((T, N), bool)
+  term[2, 0] = True                  # a termination
+  trunc[3, 1] = True                 # a time-limit truncation
+  term[4, 2] = trunc[4, 2] = True    # both: the termination wins
+  values = rng.normal(size=(T + 1, N)).astype(np.float32)
+  final_values = rng.normal(size=(T, N)).astype(np.float32)
+  adv = jax.jit(lambda *a: rl.truncation_aware_gae(*a, discount=0.9, lambda_=0.8))(
+      r, term, trunc, values, final_values)
+  np.testing.assert_allclose(
+      adv, _np_truncation_aware_gae(r, term, trunc, values, final_values, 0.9, 0.8),
+      rtol=1e-5, atol=1e-5)
