@@ -1,15 +1,20 @@
-"""What the gymnax experiments (ppo, dqn, pg) share beyond the library: the environment from the
-config (`make_env`, `check_agent_config`), the published returns, and their results tables and
-plots. Stepping environments is `research.envs`; random numbers are `research.rng`.
+"""What the gymnax experiments (ppo, dqn, pg) share beyond the library: the environment and the
+flat-parameter network from the config (`make_env`, `build_agent`, `check_agent_config`), the
+published returns, and their results tables and plots. Stepping environments is
+`research.envs`; random numbers are `research.rng`.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 
-from research import models, rl
+from research import envs, models, rl
 from research.runtime import Plot, Report, Series, Table, format_pm, require, summarize
 
 # Published returns (gymnax README, PPO checkpoints of gymnax-blines; PureJaxRL for CartPole).
@@ -45,6 +50,36 @@ def make_env(name: str, *, max_steps_in_episode: int = 0):
   if max_steps_in_episode:
     params = params.replace(max_steps_in_episode=int(max_steps_in_episode))
   return env, params
+
+
+class Agent(NamedTuple):
+  """The static pieces of a gymnax agent: the environment and a network with flat parameters."""
+
+  env: Any
+  env_params: Any
+  net: Any             # a flax module taking observations `[..., *obs_shape]`
+  unravel: Callable    # flat parameter vector -> flax variables
+  example_obs: jax.Array
+
+  def apply(self, theta, obs, **kwargs):
+    """The network at the flat parameters `theta` (`net.apply` keywords pass through)."""
+    return self.net.apply(self.unravel(theta), obs, **kwargs)
+
+
+def build_agent(config, network, **network_fields) -> Agent:
+  """The environment of `config.env_name` and a `network(num_actions=..., hidden_sizes=...,
+  activation=..., obs_ndim=..., **network_fields)` whose parameters live as one flat vector (the
+  optimiser, the gradient-norm clip and the update are then a handful of kernels instead of a
+  few per parameter: faster to compile and to run)."""
+  env, env_params = make_env(config.env_name,
+                             max_steps_in_episode=int(config.get("max_steps_in_episode", 0)))
+  shape = envs.obs_shape(env, env_params)
+  net = network(num_actions=envs.num_actions(env, env_params),
+                hidden_sizes=tuple(config.hidden_sizes), activation=config.activation,
+                obs_ndim=len(shape), **network_fields)
+  example_obs = jnp.zeros(shape, jnp.float32)
+  unravel = models.flat_params_unravel(lambda k: models.init_params(net, k, example_obs))
+  return Agent(env, env_params, net, unravel, example_obs)
 
 
 def check_agent_config(config) -> None:

@@ -43,30 +43,9 @@ class Transition(NamedTuple):
   next_obs: jax.Array   # the pre-reset next observation
 
 
-class Agent(NamedTuple):
-  """The static pieces of a run (shared with the tests)."""
-
-  env: object
-  env_params: object
-  net: models.QNetwork
-  unravel: object      # flat parameter vector -> flax variables
-  example_obs: jax.Array
-
-  def q_values(self, theta, obs):
-    """`q[..., A]` of the flat parameters `theta` at observations `obs[..., *obs_shape]`."""
-    return self.net.apply(self.unravel(theta), obs)
-
-
-def build(config) -> Agent:
-  env, env_params = G.make_env(config.env_name,
-                               max_steps_in_episode=int(config.get("max_steps_in_episode", 0)))
-  shape = envs.obs_shape(env, env_params)
-  net = models.QNetwork(num_actions=envs.num_actions(env, env_params),
-                        hidden_sizes=tuple(config.hidden_sizes), activation=config.activation,
-                        torso=config.torso, obs_ndim=len(shape))
-  example = jnp.zeros(shape, jnp.float32)
-  unravel = models.flat_params_unravel(lambda k: models.init_params(net, k, example))
-  return Agent(env, env_params, net, unravel, example)
+def build(config) -> G.Agent:
+  """The environment and the Q-network (`agent.apply(theta, obs)` is `q[..., A]`)."""
+  return G.build_agent(config, models.QNetwork, torso=config.torso)
 
 
 def check_config(config) -> None:
@@ -134,8 +113,8 @@ def make(config) -> Experiment:
             "hp": {k: jnp.asarray(hparams[k], jnp.float32) for k in HPARAMS}}
 
   def td_loss(theta, target, mb: Transition, gamma):
-    q_tm1 = agent.q_values(theta, mb.obs)
-    q_t = agent.q_values(target, mb.next_obs)
+    q_tm1 = agent.apply(theta, mb.obs)
+    q_t = agent.apply(target, mb.next_obs)
     discount = gamma * (1.0 - mb.terminated.astype(jnp.float32))
     td = jax.vmap(rl.q_learning)(q_tm1, mb.action, mb.reward, discount, q_t)
     loss = optax.huber_loss(td) if huber else 0.5 * jnp.square(td)
@@ -149,7 +128,7 @@ def make(config) -> Experiment:
     epsilon = rl.linear_schedule(state["steps"], start=eps_start, end=hp["epsilon_finish"],
                                  duration=eps_time)
     carry = state["env"]
-    q = agent.q_values(state["params"], carry.obs)
+    q = agent.apply(state["params"], carry.obs)
     action = prng.epsilon_greedy_from_uniform(prng.uniform_from_bits(bits["explore"]), q, epsilon)
     reset_obs, reset_state = envs.reset_batch(env, env_params, prng.env_keys(bits["reset"]))
     carry2, res, finished = envs.env_step(env, env_params, carry, action,
@@ -183,7 +162,7 @@ def make(config) -> Experiment:
     return new_state, metrics
 
   def greedy(theta, obs):
-    return jnp.argmax(agent.q_values(theta, obs), axis=-1).astype(jnp.int32)
+    return jnp.argmax(agent.apply(theta, obs), axis=-1).astype(jnp.int32)
 
   def step(state):
     state, m = jax.lax.scan(iteration, state, None, length=per_chunk)

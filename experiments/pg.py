@@ -77,14 +77,8 @@ def check_config(config) -> None:
 def make(config) -> Experiment:
   check_config(config)
   algos = algorithms(config)
-  env, env_params = G.make_env(config.env_name,
-                               max_steps_in_episode=int(config.get("max_steps_in_episode", 0)))
-  shape = envs.obs_shape(env, env_params)
-  net = models.ActorCritic(num_actions=envs.num_actions(env, env_params),
-                           hidden_sizes=tuple(config.hidden_sizes), activation=config.activation,
-                           obs_ndim=len(shape))
-  example_obs = jnp.zeros(shape, jnp.float32)
-  unravel = models.flat_params_unravel(lambda k: models.init_params(net, k, example_obs))
+  agent = G.build_agent(config, models.ActorCritic)
+  env, env_params, net, unravel, example_obs = agent
   num_chunks = int(config.num_chunks)
   horizon = envs.max_episode_steps(env_params)
   n_re = int(config.reinforce_envs)
@@ -96,8 +90,7 @@ def make(config) -> Experiment:
   tx = optax.chain(optax.clip_by_global_norm(float(config.max_grad_norm)),
                    optax.scale_by_adam(eps=1e-5))
 
-  def apply(theta, obs, **kw):
-    return net.apply(unravel(theta), obs, **kw)
+  apply = agent.apply
 
   def init(key, hparams):
     rng, bits = prng.draw_bits(prng.rng_from_key(key), {

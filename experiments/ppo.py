@@ -43,14 +43,6 @@ class Batch(NamedTuple):
   target: jax.Array
 
 
-def network(config, env, env_params) -> models.ActorCritic:
-  shape = envs.obs_shape(env, env_params)
-  return models.ActorCritic(
-      num_actions=envs.num_actions(env, env_params), hidden_sizes=tuple(config.hidden_sizes),
-      activation=config.activation, shared_torso=bool(config.shared_torso), torso=config.torso,
-      obs_ndim=len(shape))
-
-
 def check_config(config) -> None:
   """Raises ConfigError (one line) for a config PPO cannot run (reads the config only)."""
   for field in ("num_envs", "num_steps", "update_epochs", "num_minibatches", "num_chunks",
@@ -86,9 +78,9 @@ def check_config(config) -> None:
 
 def make(config) -> Experiment:
   check_config(config)
-  env, env_params = G.make_env(config.env_name,
-                               max_steps_in_episode=int(config.get("max_steps_in_episode", 0)))
-  net = network(config, env, env_params)
+  agent = G.build_agent(config, models.ActorCritic, shared_torso=bool(config.shared_torso),
+                        torso=config.torso)
+  env, env_params, net, unravel, example_obs = agent
   n_envs, n_steps = int(config.num_envs), int(config.num_steps)
   epochs, n_mb = int(config.update_epochs), int(config.num_minibatches)
   batch_size = n_envs * n_steps
@@ -99,13 +91,9 @@ def make(config) -> Experiment:
   normalize = bool(config.normalize_advantages)
   eval_episodes, eval_every = int(config.eval_episodes), int(config.eval_every)
   eval_steps = envs.max_episode_steps(env_params)
-  example_obs = jnp.zeros(envs.obs_shape(env, env_params), jnp.float32)
   adam = optax.scale_by_adam(eps=1e-5)
   unroll = int(config.get("rollout_unroll", 1))
-  # Parameters live as one flat vector: the optimiser, the gradient-norm clip and the update are
-  # then a handful of kernels instead of a few per parameter (faster to compile and to run).
-  unravel = models.flat_params_unravel(lambda k: models.init_params(net, k, example_obs))
-  apply = lambda theta, obs, **kw: net.apply(unravel(theta), obs, **kw)
+  apply = agent.apply
 
   def init(key, hparams):
     rng, bits = prng.draw_bits(prng.rng_from_key(key), {"net": (prng.RNG_WORDS,),

@@ -21,7 +21,7 @@ def test_dqn_reaches_the_optimal_q_values_of_the_grid_world():
   q_star = dqn.optimal_q_gridworld(c)
   non_terminal = np.arange(25) != 17
   for member in range(2):
-    q = np.asarray(agent.q_values(state["params"][member], jnp.eye(25)))
+    q = np.asarray(agent.apply(state["params"][member], jnp.eye(25)))
     np.testing.assert_allclose(q[non_terminal], q_star[non_terminal], atol=0.02)
     greedy = q_star[np.arange(25), q.argmax(axis=1)]
     np.testing.assert_allclose(greedy[non_terminal], q_star.max(axis=1)[non_terminal], atol=1e-6)
