@@ -15,7 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from research import envs, models, rl
-from research.runtime import Plot, Report, Series, Table, format_pm, require, summarize
+from research.runtime import Plot, Report, Series, Table, ci_band, format_pm, require, summarize
 
 # Published returns (gymnax README, PPO checkpoints of gymnax-blines; PureJaxRL for CartPole).
 PUBLISHED_RETURN = {"CartPole-v1": 500.0, "Acrobot-v1": -80.0, "Breakout-MinAtar": 28.0}
@@ -137,15 +137,9 @@ def learning_curve_plot(name, title, history_return, members, env_steps_per_chun
     values = history_return[:, sel]
     if values.ndim > 2:
       values = values.reshape(chunks, values.shape[1], -1).mean(axis=2)
-    mean, lo, hi = [], [], []
-    for row in values:
-      s = summarize(row)
-      mean.append(s.mean)
-      lo.append(s.ci_low)
-      hi.append(s.ci_high)
     label = (members.point_label(p) if len(members.points) > 1
              else "mean, 95% Student-t CI over seeds")
-    series.append(Series(label, x, np.array(mean), np.array(lo), np.array(hi)))
+    series.append(Series(label, x, values.mean(axis=1), *ci_band(values.T)))
   return Plot(name, title, "environment steps per seed", "episode return", series)
 
 

@@ -44,7 +44,9 @@ from research.runtime import (
   Report,
   Series,
   Table,
+  ci_band,
   format_pm,
+  percent_pm,
   require,
   summarize,
 )
@@ -492,16 +494,6 @@ def make(config) -> Experiment:
 # --- the report -----------------------------------------------------------------------------------
 
 
-def _by_seed(values, members, point):
-  sel = np.flatnonzero(members.point_index == point)
-  return np.asarray(values)[sel[np.argsort(members.seed_index[sel])]]
-
-
-def _pct(values):
-  s = summarize(100 * np.asarray(values, np.float64))
-  return format_pm(s, 1)
-
-
 def _first_crossing(curve, xs, threshold):
   """x of the first evaluation at or above the threshold, per seed (`[seeds, evals]`); NaN: none."""
   hit = curve >= threshold
@@ -521,7 +513,7 @@ def _reach(values):
 def _report(config, final, history, info):
   members = info.members
   points = range(len(members.points))
-  arm_index = [int(_by_seed(members.hparams["arm"], members, p)[0]) for p in points]
+  arm_index = [int(members.of_point(members.hparams["arm"], p)[0]) for p in points]
   names = [config.arms[a] + (f" (lr {members.points[p]['learning_rate']:g})"
                              if "learning_rate" in members.points[p] else "")
            for p, a in zip(points, arm_index, strict=True)]
@@ -530,7 +522,7 @@ def _report(config, final, history, info):
   iters = np.arange(num_chunks + 1) * ipc            # the start, then the end of each chunk
 
   def curve(name, p):  # [seeds, chunks]
-    return np.stack([_by_seed(h, members, p) for h in history[name]], axis=1)
+    return np.stack([members.of_point(h, p) for h in history[name]], axis=1)
 
   rows, diag_rows, plots_data = [], [], []
   thr = float(config.threshold)
@@ -545,11 +537,11 @@ def _report(config, final, history, info):
     samples_to = np.array([_first_crossing(acc[i : i + 1], samples[i], thr)[0]
                            for i in range(acc.shape[0])])
     last = functools.partial(lambda m, p: curve(m, p)[:, -1], p=p)
-    rows.append([name, _pct(acc[:, 0]), _pct(acc[:, -1]), _reach(steps_to), _reach(samples_to),
-                 f"{last('entropy').mean():.3f}", f"{last('len_all').mean():.2f}",
-                 f"{100 * last('truncated_frac').mean():.1f}"])
+    rows.append([name, percent_pm(acc[:, 0]), percent_pm(acc[:, -1]), _reach(steps_to),
+                 _reach(samples_to), f"{last('entropy').mean():.3f}",
+                 f"{last('len_all').mean():.2f}", f"{100 * last('truncated_frac').mean():.1f}"])
     diag_rows.append([
-      name, _pct(last("train_accuracy")), f"{last('len_correct').mean():.2f}",
+      name, percent_pm(last("train_accuracy")), f"{last('len_correct').mean():.2f}",
       f"{last('len_wrong').mean():.2f}", f"{100 * curve('clip_frac_low', p).mean():.2f}",
       f"{100 * curve('clip_frac_high', p).mean():.2f}", f"{curve('approx_kl', p).mean():.2e}",
       f"{last('kl_ref').mean():.3f}", f"{100 * last('informative_frac').mean():.0f}",
@@ -598,7 +590,7 @@ def _report(config, final, history, info):
     for i in indices:
       name, acc, samples = plots_data[i]
       y = 100 * y_of(acc)
-      lo, hi = _band(y) if band else (None, None)
+      lo, hi = ci_band(y) if band else (None, None)
       out.append(Series(name, x_of(samples), y.mean(axis=0), lo, hi))
     return out
 
@@ -623,13 +615,6 @@ def _report(config, final, history, info):
                         [Series(names[i], chunk_x, curve(metric, points[i]).mean(axis=0))
                          for i in indices]))
   return Report([main, diag], plots, _notes(names, plots_data))
-
-
-def _band(values):
-  if values.shape[0] < 2:
-    return None, None
-  s = [summarize(values[:, i]) for i in range(values.shape[1])]
-  return np.array([x.ci_low for x in s]), np.array([x.ci_high for x in s])
 
 
 # Paired comparisons beyond the ladder's rungs: the whole ladder, and the baselines' claims.

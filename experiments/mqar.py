@@ -30,7 +30,18 @@ import optax
 
 from research.models import decoding
 from research.models.transformer import TransformerLM, init_lm, param_count
-from research.runtime import Experiment, Plot, Report, Series, Table, format_pm, require, summarize
+from research.runtime import (
+  Experiment,
+  Plot,
+  Report,
+  Series,
+  Table,
+  ci_band,
+  format_pm,
+  percent_pm,
+  require,
+  summarize,
+)
 from research.tasks.mqar import check_mqar, mqar_batch
 
 KINDS = {  # name -> (attention, TransNormer variant)
@@ -243,11 +254,6 @@ def sampling_seconds(kind: str, config) -> tuple[float, float]:
   return first, _time(sample, variables, jax.random.key(2), prompt, repeats=7)
 
 
-def _pct(values) -> str:
-  s = summarize(100 * np.asarray(values))
-  return format_pm(s, 1)
-
-
 def _report(config, final, history, info, kinds, widths, pairs, models, optimizer, train_batch,
             loss_fn):
   acc = {name: np.asarray(final[name]) for name in final}  # [seeds, pairs]
@@ -256,7 +262,7 @@ def _report(config, final, history, info, kinds, widths, pairs, models, optimize
     for w in widths:
       name = f"{k}_w{w}"
       rows.append([LABELS[k], w, f"{param_count(init_lm(models[name], jax.random.key(0))):,}",
-                   *[_pct(acc[name][:, i]) for i in range(len(pairs))]])
+                   *[percent_pm(acc[name][:, i]) for i in range(len(pairs))]])
   caption = (
     "MQAR accuracy on the query positions (%), "
     + (f"mean ± 95% Student-t CI over {info.members.num_seeds} seeds; "
@@ -289,13 +295,13 @@ def _report(config, final, history, info, kinds, widths, pairs, models, optimize
     plots.append(Plot(f"accuracy_vs_pairs_w{w}", f"MQAR accuracy vs pairs (width {w})",
                       "key-value pairs", "accuracy (%)",
                       [Series(LABELS[k], np.array(pairs), 100 * acc[f"{k}_w{w}"].mean(0),
-                              *_band(100 * acc[f"{k}_w{w}"])) for k in kinds]))
+                              *ci_band(100 * acc[f"{k}_w{w}"])) for k in kinds]))
   if len(widths) > 1:
     plots.append(Plot("accuracy_vs_width", f"MQAR accuracy vs width ({pairs[-1]} pairs)",
                       "model width", "accuracy (%)",
                       [Series(LABELS[k], np.array(widths),
                               np.array([100 * acc[f"{k}_w{w}"][:, -1].mean() for w in widths]),
-                              *_band(np.stack([100 * acc[f"{k}_w{w}"][:, -1] for w in widths],
+                              *ci_band(np.stack([100 * acc[f"{k}_w{w}"][:, -1] for w in widths],
                                               axis=1)))
                        for k in kinds], logx=True))
   steps = np.arange(1, config.num_chunks + 1) * config.updates_per_chunk
@@ -353,11 +359,6 @@ def _paired_table(acc, kinds, widths, pairs) -> Table:
   return Table("MQAR: decline with pairs and recovery with width, paired over seeds", columns,
                rows, "Accuracy differences in points, mean ± 95% Student-t CI of the per-seed "
                "differences; * marks an interval that excludes 0.")
-
-
-def _band(values):
-  s = [summarize(values[:, i]) for i in range(values.shape[1])]
-  return np.array([x.ci_low for x in s]), np.array([x.ci_high for x in s])
 
 
 def _summary(acc, kinds, widths, pairs) -> str:

@@ -31,7 +31,7 @@ from jax.flatten_util import ravel_pytree
 from experiments import _gymnax as G
 from research import envs, models, rl
 from research import rng as prng
-from research.runtime import Experiment, Plot, Report, Series, Table, require, summarize
+from research.runtime import Experiment, Plot, Report, Series, Table, ci_band, require
 
 ALGORITHMS = ("reinforce", "reinforce_baseline", "a2c")
 NAMES = {"reinforce": "REINFORCE", "reinforce_baseline": "REINFORCE with baseline",
@@ -255,10 +255,8 @@ def pg_report(config, algos, final, history, info) -> Report:
           G.ci_cell(greedy), "—" if published is None else f"{published:g}"])
       if not multi:
         ret = history[f"{name}/return"][:, sel]
-        s = [summarize(r) for r in ret]
-        plots_series.append(Series(NAMES[name], np.cumsum(steps.mean(axis=1)),
-                                   np.array([x.mean for x in s]), np.array([x.ci_low for x in s]),
-                                   np.array([x.ci_high for x in s])))
+        plots_series.append(Series(NAMES[name], np.cumsum(steps.mean(axis=1)), ret.mean(axis=1),
+                                   *ci_band(ret.T)))
   speed = G.speed_cells(info, 0)
   total_steps = sum(float(history[f"{a}/steps"].sum()) for a in algos)
   run = max(info.run_seconds, 1e-9)

@@ -27,7 +27,8 @@ from research.runtime import (
     Report,
     Series,
     Table,
-    format_pm,
+    ci_band,
+    percent_pm,
     require,
     summarize,
 )
@@ -163,25 +164,14 @@ def make(config) -> Experiment:
                     updates_per_chunk=updates, finalize=finalize, check_config=check_config)
 
 
-def _by_seed(values, members, point):
-  """Values of one sweep point's members, ordered by seed index."""
-  sel = np.flatnonzero(members.point_index == point)
-  return np.asarray(values)[sel[np.argsort(members.seed_index[sel])]]
-
-
-def _pct(summary):
-  return format_pm(summary._replace(mean=100 * summary.mean, ci_low=100 * summary.ci_low,
-                                    ci_high=100 * summary.ci_high), 2)
-
-
 def _report(config, final, history, info, fractions, shapes, pixels, num_train, num_test):
   members = info.members
   points = range(len(members.points))
-  probs = [float(_by_seed(members.hparams["erasing_probability"], members, p)[0])
+  probs = [float(members.of_point(members.hparams["erasing_probability"], p)[0])
            for p in points]
   names = [f"p = {q:g}" + (" (no erasing)" if q == 0 else "") for q in probs]
   occluded = np.asarray(final["occluded_accuracy"])  # [members, levels]
-  acc = [_by_seed(occluded, members, p) for p in points]  # each [seeds, levels]
+  acc = [members.of_point(occluded, p) for p in points]  # each [seeds, levels]
   baseline = 0
   others = [p for p in points if p != baseline]
 
@@ -190,9 +180,9 @@ def _report(config, final, history, info, fractions, shapes, pixels, num_train, 
     area = level_shapes[0][0] * level_shapes[0][1]
     shape_text = ", ".join(f"{h}×{w}" for h, w in level_shapes) if area else "none"
     row = [f"{fraction:.0%}", f"{area}/{pixels} = {area / pixels:.1%} ({shape_text})"]
-    row += [_pct(summarize(a[:, level])) for a in acc]
+    row += [percent_pm(a[:, level], 2) for a in acc]
     for p in others:
-      row.append(_pct(summarize(acc[p][:, level] - acc[baseline][:, level])))
+      row.append(percent_pm(acc[p][:, level] - acc[baseline][:, level], 2))
     rows.append(row)
   diff_columns = [f"Δ {names[p].split(' (')[0]} − {names[baseline].split(' (')[0]} (paired)"
                   for p in others]
@@ -215,9 +205,9 @@ def _report(config, final, history, info, fractions, shapes, pixels, num_train, 
   mid = max(len(clean_curve) // 2 - 1, 0)
   train_rows = []
   for p in points:
-    train_rows.append([names[p], f"{_by_seed(loss[-1], members, p).mean():.4f}",
-                       _pct(summarize(_by_seed(final["test_accuracy"], members, p))),
-                       _pct(summarize(_by_seed(clean_curve[mid], members, p)))])
+    train_rows.append([names[p], f"{members.of_point(loss[-1], p).mean():.4f}",
+                       percent_pm(members.of_point(final["test_accuracy"], p), 2),
+                       percent_pm(members.of_point(clean_curve[mid], p), 2)])
   train_table = Table(
       "Training", ["arm", "train loss (last chunk, on erased images)", "clean test accuracy (%)",
                    f"clean test accuracy (%) after {(mid + 1) * config.updates_per_chunk:,} "
@@ -230,24 +220,18 @@ def _report(config, final, history, info, fractions, shapes, pixels, num_train, 
   plots = [Plot(
       "accuracy_vs_occlusion", "Test accuracy vs occluded area (mean, 95% Student-t CI over seeds)",
       "occluded fraction of the image", "test accuracy (%)",
-      [Series(names[p], actual, 100 * acc[p].mean(axis=0), *_ci_band(100 * acc[p]))
+      [Series(names[p], actual, 100 * acc[p].mean(axis=0), *ci_band(100 * acc[p]))
        for p in points])]
   updates = np.arange(1, len(clean_curve) + 1) * config.updates_per_chunk
-  curves = [np.stack([_by_seed(c, members, p) for c in clean_curve], axis=1) for p in points]
+  curves = [np.stack([members.of_point(c, p) for c in clean_curve], axis=1) for p in points]
   plots.append(Plot(
       "clean_accuracy", "Clean test accuracy during training (mean, IQR over seeds)", "updates",
       "test accuracy (%)",
       [Series(names[p], updates, 100 * curves[p].mean(axis=0),
               *(100 * np.quantile(curves[p], [0.25, 0.75], axis=0))) for p in points]))
-  clean = [_by_seed(final["test_accuracy"], members, p) for p in points]
+  clean = [members.of_point(final["test_accuracy"], p) for p in points]
   return Report([occlusion_table, train_table], plots,
                 _summary(probs, clean, acc, actual, baseline, others, members.num_seeds))
-
-
-def _ci_band(values):
-  """Per column of [seeds, k] values: the 95% Student-t CI of the mean, as (low [k], high [k])."""
-  summaries = [summarize(values[:, i]) for i in range(values.shape[1])]
-  return np.array([s.ci_low for s in summaries]), np.array([s.ci_high for s in summaries])
 
 
 def _summary(probs, clean, acc, actual, baseline, others, num_seeds) -> str:
@@ -266,12 +250,11 @@ def _summary(probs, clean, acc, actual, baseline, others, num_seeds) -> str:
                "does not raise test accuracy significantly at any occlusion level")
     if hurt:
       verdict += f", and lowers it significantly at {', '.join(hurt)}"
-    clean_diff = summarize(clean[p] - clean[baseline])
     lines.append(
         f"**Random Erasing (p = {probs[p]:g}) vs none, {num_seeds} paired seeds.** Erasing "
         f"{verdict}. With {actual[-1]:.0%} of the image occluded: "
         f"{100 * acc[baseline][:, -1].mean():.1f} % → {100 * acc[p][:, -1].mean():.1f} % "
-        f"(Δ = {_pct(summaries[-1])} points); clean test images: "
+        f"(Δ = {percent_pm(diff[:, -1], 2)} points); clean test images: "
         f"{100 * clean[baseline].mean():.1f} % → {100 * clean[p].mean():.1f} % "
-        f"(Δ = {_pct(clean_diff)} points).")
+        f"(Δ = {percent_pm(clean[p] - clean[baseline], 2)} points).")
   return "\n\n".join(lines)

@@ -14,10 +14,12 @@ from research.runtime.report import Plot, Report, Series, Table, markdown_table
 from research.runtime.stats import (
     Summary,
     bootstrap_ci,
+    ci_band,
     format_ci,
     format_pm,
     half_width,
     iqm,
+    percent_pm,
     summarize,
     t_interval,
 )
@@ -25,7 +27,7 @@ from research.runtime.stats import (
 __all__ = [
     "ConfigError", "Experiment", "Members", "NonFiniteError", "Plot", "Report", "RunInfo",
     "RunResult", "Series", "Summary", "Table", "base_config", "bootstrap_ci", "build_members",
-    "format_ci", "format_pm", "half_width", "iqm", "markdown_table", "maybe_initialize_distributed",
-    "parse_sweep", "require", "run", "seed_sharding", "select_variant", "setup_compilation_cache",
-    "summarize", "t_interval",
+    "ci_band", "format_ci", "format_pm", "half_width", "iqm", "markdown_table",
+    "maybe_initialize_distributed", "parse_sweep", "percent_pm", "require", "run",
+    "seed_sharding", "select_variant", "setup_compilation_cache", "summarize", "t_interval",
 ]

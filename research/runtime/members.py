@@ -34,6 +34,11 @@ class Members(NamedTuple):
     """'alpha=0.1, epsilon=0.2' for sweep point p ('all' without a sweep)."""
     return ", ".join(f"{k}={v}" for k, v in self.points[p].items()) or "all"
 
+  def of_point(self, values, p: int) -> np.ndarray:
+    """The entries of `values` (one per member) of sweep point `p`, ordered by seed index."""
+    sel = np.flatnonzero(self.point_index == p)
+    return np.asarray(values)[sel[np.argsort(self.seed_index[sel])]]
+
   def describe(self, m: int) -> str:
     """'member 5 (seed 1, alpha=0.1)'."""
     label = self.point_label(int(self.point_index[m]))

@@ -133,3 +133,24 @@ def format_pm(summary: Summary, digits: int = 2) -> str:
   if summary.n == 1:
     return f.format(summary.mean)
   return f"{f.format(summary.mean)} ± {f.format(half_width(summary))}"
+
+
+def ci_band(values, *, confidence=0.95):
+  """Per column of `[n, k]` values (n seeds): the t interval of the mean, `(low[k], high[k])`.
+
+  For a plot's shaded band; `(None, None)` for one seed (no interval, so no band).
+  """
+  values = np.asarray(values, dtype=np.float64)
+  if values.ndim != 2:
+    raise ValueError(f"values must be [seeds, k], got shape {values.shape}")
+  if values.shape[0] < 2:
+    return None, None
+  low, high = zip(*(t_interval(values[:, i], confidence=confidence)
+                    for i in range(values.shape[1])), strict=True)
+  return np.array(low), np.array(high)
+
+
+def percent_pm(values, digits: int = 1) -> str:
+  """`format_pm` of the values in percent: 'mean ± half-width' of `100 · values`."""
+  return format_pm(summarize(100 * np.asarray(values, dtype=np.float64)), digits)
+

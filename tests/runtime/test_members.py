@@ -45,3 +45,11 @@ def test_bad_num_seeds():
 def test_padding():
   assert padded_size(5, 4) == 8 and padded_size(8, 4) == 8 and padded_size(3, 1) == 3
   np.testing.assert_array_equal(pad(np.array([4, 5, 6]), 5), [4, 5, 6, 4, 4])
+
+
+def test_of_point_orders_one_points_values_by_seed():
+  m = build_members(num_seeds=3, defaults={"a": 0.0}, sweep="a=1.0,2.0")
+  values = np.arange(6) * 10          # member m holds 10·m
+  np.testing.assert_array_equal(m.of_point(values, 1), [30, 40, 50])
+  shuffled = m._replace(seed_index=np.array([2, 0, 1, 2, 0, 1]))
+  np.testing.assert_array_equal(shuffled.of_point(values, 0), [10, 20, 0])

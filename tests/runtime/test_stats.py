@@ -103,3 +103,14 @@ def test_formatting():
   assert stats.format_pm(s, 1) == "1.0 ± 0.3"
   one = stats.summarize([2.0])  # no CI from one value: the mean alone, never "± 0"
   assert stats.format_pm(one, 1) == stats.format_ci(one, 1) == "2.0"
+
+
+def test_ci_band_is_the_t_interval_per_column_and_none_for_one_seed():
+  x = np.array([[1.0, 10.0], [2.0, 30.0], [4.0, 20.0]])
+  lo, hi = stats.ci_band(x)
+  for i in range(2):
+    assert (lo[i], hi[i]) == stats.t_interval(x[:, i])
+  assert stats.ci_band(x[:1]) == (None, None)
+  with pytest.raises(ValueError, match="seeds, k"):
+    stats.ci_band(x[0])
+  assert stats.percent_pm([0.5, 0.7, 0.6], 1) == stats.format_pm(stats.summarize([50, 70, 60]), 1)
