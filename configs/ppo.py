@@ -72,8 +72,9 @@ def get_config(arg=None):
     # gymnax-blines agents/Breakout-MinAtar/ppo.yaml: 64 envs × 128 steps, 4 epochs × 8
     # minibatches, lr 5e-4, γ 0.999, grad norm 0.5, 2 × 256 MLP on the flattened frame, 1e7
     # steps. On a 2-core CPU (~11k env steps/s for this network) the variant is cut to 4 seeds
-    # × 5e6 steps (about 30 minutes; 2 seeds give a Student-t interval too wide to support any
-    # claim); --config.total_timesteps=10_002_432 (1221 updates, --config.num_chunks=11) is the
+    # × 5e6 steps (29 minutes at load ≈ 3; 2 seeds give a Student-t interval too wide to support
+    # any claim): training return 21.4 ± 5.2, greedy 25.3 ± 5.3 (published ≈ 28 at 1e7 steps).
+    # --config.total_timesteps=10_002_432 (1221 updates, --config.num_chunks=11) is the
     # published budget. The CNN torso (--config.torso=cnn) is
     # ~20× slower on XLA:CPU.
     c.env_name = "Breakout-MinAtar"
