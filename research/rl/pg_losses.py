@@ -21,9 +21,7 @@ import chex
 import jax
 import jax.numpy as jnp
 
-
-def _maybe_stop(x, use_stop_gradient: bool):
-  return jax.lax.stop_gradient(x) if use_stop_gradient else x
+from research.rl._common import maybe_stop_gradient
 
 
 def categorical_log_prob(logits, actions) -> jax.Array:
@@ -73,7 +71,7 @@ def policy_gradient_loss(logits_t, a_t, adv_t, w_t, *, use_stop_gradient=True) -
   chex.assert_equal_shape([a_t, adv_t, w_t])
   chex.assert_equal_shape_prefix([logits_t, a_t], 1)
   log_pi_a = categorical_log_prob(logits_t, a_t)
-  adv_t = _maybe_stop(adv_t, use_stop_gradient)
+  adv_t = maybe_stop_gradient(adv_t, use_stop_gradient)
   return -jnp.mean(log_pi_a * adv_t * w_t)
 
 
@@ -126,7 +124,7 @@ def clipped_surrogate_pg_loss(
   chex.assert_rank([prob_ratios_t, adv_t], 1)
   chex.assert_type([prob_ratios_t, adv_t], float)
   chex.assert_equal_shape([prob_ratios_t, adv_t])
-  adv_t = _maybe_stop(adv_t, use_stop_gradient)
+  adv_t = maybe_stop_gradient(adv_t, use_stop_gradient)
   clipped = jnp.clip(prob_ratios_t, 1.0 - epsilon, 1.0 + epsilon)
   return -jnp.mean(jnp.minimum(prob_ratios_t * adv_t, clipped * adv_t))
 

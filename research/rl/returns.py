@@ -19,9 +19,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-
-def _maybe_stop(x, stop_target_gradients: bool):
-  return jax.lax.stop_gradient(x) if stop_target_gradients else x
+from research.rl._common import maybe_stop_gradient
 
 
 def _reverse_scan(f, init, xs):
@@ -103,7 +101,7 @@ def discounted_returns(r_t, discount_t, v_t, *, stop_target_gradients=False) -> 
     v_t = v_t[-1]
   dtype = jnp.result_type(r_t, discount_t, v_t)
   returns = _discounted_returns_core(r_t.astype(dtype), discount_t.astype(dtype), v_t.astype(dtype))
-  return _maybe_stop(returns, stop_target_gradients)
+  return maybe_stop_gradient(returns, stop_target_gradients)
 
 
 def lambda_returns(r_t, discount_t, v_t, lambda_=1.0, *, stop_target_gradients=False) -> jax.Array:
@@ -135,7 +133,7 @@ def lambda_returns(r_t, discount_t, v_t, lambda_=1.0, *, stop_target_gradients=F
   dtype = jnp.result_type(r_t, discount_t, v_t, lambda_)
   lambda_ = jnp.ones_like(discount_t, dtype=dtype) * lambda_
   returns = _lambda_returns_core(*(x.astype(dtype) for x in (r_t, discount_t, v_t, lambda_)))
-  return _maybe_stop(returns, stop_target_gradients)
+  return maybe_stop_gradient(returns, stop_target_gradients)
 
 
 def n_step_bootstrapped_returns(
@@ -174,7 +172,7 @@ def n_step_bootstrapped_returns(
   lambda_t = jnp.ones_like(discount_t, dtype=dtype) * lambda_t
   xs = (x.astype(dtype) for x in (r_t, discount_t, v_t, lambda_t))
   targets = _n_step_core(*xs, n=n)
-  return _maybe_stop(targets, stop_target_gradients)
+  return maybe_stop_gradient(targets, stop_target_gradients)
 
 
 def gae(r_t, discount_t, lambda_, values, *, stop_target_gradients=False) -> jax.Array:
@@ -209,4 +207,4 @@ def gae(r_t, discount_t, lambda_, values, *, stop_target_gradients=False) -> jax
   dtype = jnp.result_type(r_t, discount_t, values, lambda_)
   lambda_ = jnp.ones_like(discount_t, dtype=dtype) * lambda_
   advantages = _gae_core(*(x.astype(dtype) for x in (r_t, discount_t, lambda_, values)))
-  return _maybe_stop(advantages, stop_target_gradients)
+  return maybe_stop_gradient(advantages, stop_target_gradients)

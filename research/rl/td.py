@@ -15,9 +15,7 @@ import chex
 import jax
 import jax.numpy as jnp
 
-
-def _maybe_stop(target, stop_target_gradients: bool):
-  return jax.lax.stop_gradient(target) if stop_target_gradients else target
+from research.rl._common import maybe_stop_gradient
 
 
 def td_learning(v_tm1, r_t, discount_t, v_t, *, stop_target_gradients=True) -> jax.Array:
@@ -40,7 +38,7 @@ def td_learning(v_tm1, r_t, discount_t, v_t, *, stop_target_gradients=True) -> j
   """
   chex.assert_rank([v_tm1, r_t, discount_t, v_t], 0)
   chex.assert_type([v_tm1, r_t, discount_t, v_t], float)
-  target_tm1 = _maybe_stop(r_t + discount_t * v_t, stop_target_gradients)
+  target_tm1 = maybe_stop_gradient(r_t + discount_t * v_t, stop_target_gradients)
   return target_tm1 - v_tm1
 
 
@@ -68,7 +66,7 @@ def sarsa(q_tm1, a_tm1, r_t, discount_t, q_t, a_t, *, stop_target_gradients=True
   chex.assert_type(
     [q_tm1, a_tm1, r_t, discount_t, q_t, a_t], [float, int, float, float, float, int]
   )
-  target_tm1 = _maybe_stop(r_t + discount_t * q_t[a_t], stop_target_gradients)
+  target_tm1 = maybe_stop_gradient(r_t + discount_t * q_t[a_t], stop_target_gradients)
   return target_tm1 - q_tm1[a_tm1]
 
 
@@ -99,7 +97,8 @@ def expected_sarsa(
   chex.assert_type(
     [q_tm1, a_tm1, r_t, discount_t, q_t, probs_a_t], [float, int, float, float, float, float]
   )
-  target_tm1 = _maybe_stop(r_t + discount_t * jnp.dot(q_t, probs_a_t), stop_target_gradients)
+  target_tm1 = maybe_stop_gradient(r_t + discount_t * jnp.dot(q_t, probs_a_t),
+                                   stop_target_gradients)
   return target_tm1 - q_tm1[a_tm1]
 
 
@@ -124,5 +123,5 @@ def q_learning(q_tm1, a_tm1, r_t, discount_t, q_t, *, stop_target_gradients=True
   """
   chex.assert_rank([q_tm1, a_tm1, r_t, discount_t, q_t], [1, 0, 0, 0, 1])
   chex.assert_type([q_tm1, a_tm1, r_t, discount_t, q_t], [float, int, float, float, float])
-  target_tm1 = _maybe_stop(r_t + discount_t * jnp.max(q_t), stop_target_gradients)
+  target_tm1 = maybe_stop_gradient(r_t + discount_t * jnp.max(q_t), stop_target_gradients)
   return target_tm1 - q_tm1[a_tm1]
