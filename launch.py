@@ -1,20 +1,23 @@
 """Runs an experiment: `python launch.py --config=configs/<name>.py[:variant] [--config.f=v]`.
 
-Thin on purpose: flags -> config -> experiments.<config.experiment>.make(config) -> runtime.run.
+Thin on purpose: command line -> config (read once, `cli.parse_command_line`) ->
+experiments.<config.experiment>.make(config) -> runtime.run.
 """
 
+import functools
 import os
 import sys
 
 from absl import app, flags, logging
-from ml_collections import config_flags
 
 from research import runtime
 from research.runtime import cli
 
-_CONFIG = config_flags.DEFINE_config_file(
-    "config", cli.DEFAULT_CONFIG, "Experiment config file, optionally with ':variant'.",
-    lock_config=True)
+# Read by cli.parse_command_line before absl runs (with every --config.<field>=<value>); defined
+# here so that absl accepts it and --help lists it.
+flags.DEFINE_string("config", cli.DEFAULT_CONFIG,
+                    "Experiment config file, optionally with ':variant'; set its fields with "
+                    "--config.<field>=<value>.")
 _WORKDIR = flags.DEFINE_string(
     "workdir", None, "Work directory (default runs/<config>/<variant>[-<digest of overrides>]).")
 _RESTART = flags.DEFINE_bool(
@@ -29,7 +32,7 @@ _CACHE_DIR = flags.DEFINE_string(
 _PROGRESS = flags.DEFINE_bool("progress", True, "Show a progress bar.")
 
 
-def main(argv):
+def main(argv, command_line: cli.CommandLine):
   del argv
   import jax  # after absl parsed --jax_* flags
 
@@ -40,8 +43,8 @@ def main(argv):
                                        num_processes=_NUM_PROCESSES.value,
                                        process_id=_PROCESS_ID.value)
   runtime.setup_compilation_cache(_CACHE_DIR.value)
-  config = _CONFIG.value
-  workdir = _WORKDIR.value or cli.default_workdir(sys.argv)
+  config = command_line.config
+  workdir = _WORKDIR.value or cli.default_workdir(command_line)
   del jax
   try:
     experiment = load_experiment(config.experiment).make(config)
@@ -56,11 +59,11 @@ def main(argv):
 
 if __name__ == "__main__":
   try:
-    cli.check_command_line(sys.argv)
+    parsed = cli.parse_command_line(sys.argv)
   except runtime.ConfigError as e:
     print(f"error: {e}", file=sys.stderr)
     sys.exit(2)
   import jax
 
   jax.config.config_with_absl()
-  app.run(main)
+  app.run(functools.partial(main, command_line=parsed), argv=parsed.argv)

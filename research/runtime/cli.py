@@ -1,8 +1,10 @@
-"""Checks a launch command line before absl parses it, so mistakes cost one clear line.
+"""The launch command line's config, read once: `--config=path[:variant]` and `--config.f=v`.
 
-`ml_collections.config_flags` reports an unknown `--config.field`, a bad value or a config error
-with a raw traceback; `check_command_line` catches those first and raises `ConfigError` naming
-the flag and what is allowed. It receives argv; it reads no flags itself.
+`parse_command_line(argv)` loads the config file, applies the overrides with their fields'
+types and locks it; an unknown field, a bad value or a config error raises `ConfigError` naming
+the flag and what is allowed (one line, where `ml_collections.config_flags` gives a traceback).
+It returns the argv without the overrides for absl to parse the other flags, and the overrides
+themselves, from which `default_workdir` names the run's directory. It reads no flags itself.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import hashlib
 import importlib.util
 import json
 import pathlib
+from typing import NamedTuple
 
 import ml_collections
 
@@ -43,14 +46,16 @@ def load_config(value: str) -> ml_collections.ConfigDict:
   return module.get_config(variant) if variant else module.get_config()
 
 
-def _flag_value(argv: list[str], name: str) -> tuple[str | None, list[tuple[str, str]]]:
-  """The value of --name (last wins) and the `--name.field=value` overrides, in order."""
-  value, overrides = None, []
+def _flag_value(argv: list[str], name: str):
+  """The value of --name (last wins), the `--name.field=value` overrides in order, and the other
+  arguments (`--name` itself included)."""
+  value, overrides, rest = None, [], []
   i = 0
   while i < len(argv):
     arg = argv[i]
     if arg.startswith(f"--{name}=") or arg == f"--{name}":
       value = arg.split("=", 1)[1] if "=" in arg else (argv[i + 1] if i + 1 < len(argv) else "")
+      rest += argv[i:i + (1 if "=" in arg else 2)]
       i += 1 if "=" in arg else 2
       continue
     if arg.startswith(f"--{name}."):
@@ -59,8 +64,10 @@ def _flag_value(argv: list[str], name: str) -> tuple[str | None, list[tuple[str,
         text = argv[i + 1] if i + 1 < len(argv) else ""
         i += 1
       overrides.append((field, text))
+    else:
+      rest.append(arg)
     i += 1
-  return value, overrides
+  return value, overrides, rest
 
 
 def parse_value(field: str, text: str, default):
@@ -104,7 +111,16 @@ def _get(config: ml_collections.ConfigDict, field: str):
   return node
 
 
-def default_workdir(argv: list[str]) -> str:
+class CommandLine(NamedTuple):
+  """A launch command line, read once."""
+
+  config: ml_collections.ConfigDict     # loaded, overridden and locked
+  config_argument: str                  # 'path[:variant]'
+  overrides: list[tuple[str, str]]      # (field, value as typed), in order
+  argv: list[str]                       # argv without the overrides, for absl
+
+
+def default_workdir(command_line: CommandLine) -> str:
   """`runs/<config name>/<variant or 'default'>`, and `-<8 hex digits>` when fields are overridden.
 
   The suffix is a digest of the overridden fields and their values (as typed; the last of a
@@ -113,35 +129,36 @@ def default_workdir(argv: list[str]) -> str:
   (`workdir.RUNTIME_FIELDS`) and `num_chunks` (a longer run may extend the same directory) do not
   enter the digest.
   """
-  value, overrides = _flag_value(argv[1:], "config")
-  path, variant = split_config_arg(value or DEFAULT_CONFIG)
+  path, variant = split_config_arg(command_line.config_argument)
   name = pathlib.Path(path).stem
   leaf = variant.replace(",", "+") or "default"
   ignored = workdir.RUNTIME_FIELDS | {workdir.LENGTH_FIELD}
-  changed = {field: text for field, text in overrides if field not in ignored}
+  changed = {field: text for field, text in command_line.overrides if field not in ignored}
   if changed:
     digest = hashlib.sha256(json.dumps(sorted(changed.items())).encode()).hexdigest()[:8]
     leaf = f"{leaf}-{digest}"
   return str(pathlib.Path("runs") / name / leaf)
 
 
-def check_command_line(argv: list[str]) -> ml_collections.ConfigDict:
-  """Validates --config and every --config.field=value; returns the overridden config.
+def parse_command_line(argv: list[str]) -> CommandLine:
+  """Loads `--config` (default `DEFAULT_CONFIG`), applies every `--config.field=value`, locks it.
 
   Raises:
     ConfigError: with one line naming the flag or field and what is allowed.
   """
-  value, overrides = _flag_value(argv[1:], "config")
-  config = load_config(value or DEFAULT_CONFIG)
-  config = ml_collections.ConfigDict(config)  # a copy we may modify
+  value, overrides, rest = _flag_value(argv[1:], "config")
+  argument = value or DEFAULT_CONFIG
+  config = ml_collections.ConfigDict(load_config(argument))  # a copy we may modify
   for field, text in overrides:
     default = _get(config, field)
     if isinstance(default, ml_collections.ConfigDict):
       raise ConfigError(f"--config.{field}: is a group of fields; set one of: "
                         + ", ".join(sorted(default.keys())))
-    if isinstance(default, ml_collections.FieldReference) or default is None:
-      continue
+    if default is None or isinstance(default, ml_collections.FieldReference):
+      raise ConfigError(f"--config.{field}: has no default value to take its type from; set it "
+                        "in the config file")
     parsed = parse_value(field, text, default)
     parent, _, leaf = field.rpartition(".")
     (_get(config, parent) if parent else config)[leaf] = parsed
-  return config
+  config.lock()
+  return CommandLine(config, argument, overrides, [argv[0], *rest])

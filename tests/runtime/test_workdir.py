@@ -172,17 +172,33 @@ def test_a_work_directory_that_cannot_be_used_is_one_error(bad, why):
     workdir_lib.prepare(bad)
 
 
+def _default_workdir(*args):
+  return cli.default_workdir(cli.parse_command_line(["launch.py", *args]))
+
+
 def test_default_work_directory_differs_by_override():
-  base = cli.default_workdir(["launch.py", "--config=configs/ppo.py:smoke"])
+  base = _default_workdir("--config=configs/ppo.py:smoke")
   assert base == "runs/ppo/smoke"
-  lr = cli.default_workdir(["launch.py", "--config=configs/ppo.py:smoke", "--config.lr=0.1"])
-  lr2 = cli.default_workdir(["launch.py", "--config=configs/ppo.py:smoke", "--config.lr", "0.2"])
+  lr = _default_workdir("--config=configs/ppo.py:smoke", "--config.lr=0.1")
+  lr2 = _default_workdir("--config=configs/ppo.py:smoke", "--config.lr", "0.2")
   assert lr.startswith("runs/ppo/smoke-") and len(lr) == len(base) + 9 and lr != lr2
   # Fields that do not change results, and num_chunks (a longer run), keep the directory.
-  same = cli.default_workdir(["launch.py", "--config=configs/ppo.py:smoke",
-                              "--config.checkpoint_every=3", "--config.num_chunks=8"])
+  same = _default_workdir("--config=configs/ppo.py:smoke", "--config.checkpoint_every=3",
+                          "--config.num_chunks=4")
   assert same == base
-  assert cli.default_workdir(["launch.py"]) == "runs/gridworld_td/default"
+  assert _default_workdir() == "runs/gridworld_td/default"
+
+
+def test_the_command_line_is_read_once_into_a_locked_config():
+  line = cli.parse_command_line(["launch.py", "--config=configs/ppo.py:smoke", "--progress=false",
+                                 "--config.lr", "0.1", "--config.hidden_sizes=(8, 8)",
+                                 "--workdir=/tmp/x"])
+  assert line.config.lr == 0.1 and tuple(line.config.hidden_sizes) == (8, 8)
+  assert line.overrides == [("lr", "0.1"), ("hidden_sizes", "(8, 8)")]
+  assert line.argv == ["launch.py", "--config=configs/ppo.py:smoke", "--progress=false",
+                       "--workdir=/tmp/x"]
+  with pytest.raises(AttributeError):
+    line.config.new_field = 1   # locked: make() cannot add fields by mistake
 
 
 def test_a_save_killed_halfway_is_ignored_and_the_run_saves_again(tmp_path):
