@@ -28,18 +28,17 @@ Arms (rows of the table, `arms` order; `arm_settings.<name>.<field>` can be over
 - dr_grpo: group-centred advantages (no std), token sum / (B·L_max) with L_max = the budget, no KL.
 Global gradient-norm clipping at 1.0 (verl's default) in every arm except plain PPO.
 
-    python launch.py --config=configs/llm_rl.py                   # all 11 arms × 4 seeds
+    python launch.py --config=configs/llm_rl.py                   # all 11 arms × 8 seeds
     python launch.py --config=configs/llm_rl.py:dapo_clip_higher  # one arm
     python launch.py --config=configs/llm_rl.py --config.sweep='arm=4,9;learning_rate=1e-4,3e-4'
     python launch.py --config=configs/llm_rl.py:smoke
 
-Expected (measured, 4 seeds): the SFT policy starts at 60 ± 4 % (sampled, avg over its first
-rollout); after 100 iterations of 8 prompts × 8 samples every arm is at 80–88 % held-out accuracy
-(avg@2, sampled); full DAPO (dynamic sampling) is best, 87.9 ± 2.0 %, +3.4 ± 1.4 points over naive
-GRPO (paired); REINFORCE-mean is worst (79.8 ± 3.3 %); the single DAPO rungs before dynamic
-sampling are within ±1 point of each other (not significant). Runtime: 14 minutes on the 2-core
-CPU at load ≈ 7 (other jobs; 84 s compilation + SFT, 764 s of RL, 7.6 s per iteration of all
-44 members), less on an idle machine. `:smoke` ≈ 35 s (idle) to 75 s (load ≈ 6).
+Expected (measured, 8 seeds, mean ± 95% Student-t CI): the SFT policy starts at 62 ± 5 %
+(sampled, avg over its first rollout); after 100 iterations of 8 prompts × 8 samples every arm is
+at 80–86 % held-out accuracy (avg@2, sampled); naive GRPO beats REINFORCE-mean by 5.4 ± 1.4
+points (paired); no rung of the DAPO ladder changes held-out accuracy significantly (full DAPO −
+naive GRPO +0.3 ± 2.4). Runtime: about 9 minutes on the 2-core CPU at load ≈ 3 (510 s of RL,
+5.1 s per iteration of all 88 members) with a warm compilation cache. `:smoke` ≈ 35 s.
 
 Reference numbers (cited, not matched; a 32B model on AIME 2024, DAPO Table 1): naive GRPO 30,
 + overlong filtering 36, + clip-higher 38, + soft overlong punishment 41, + token-level loss 42,
