@@ -10,29 +10,21 @@ compile time and the median of several timed runs. Also the full forward pass us
 from __future__ import annotations
 
 import functools
-import time
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 from research.models import decoding
 from research.models.transformer import TransformerLM, init_lm, param_count
+from research.runtime.timing import time_calls
 
 KINDS = ("softmax", "linear", "performer", "norm", "diag", "transnormer")
 
 
 def time_call(fn, *args, repeats: int = 7):
   """(compile + first run seconds, median seconds of `repeats` further runs)."""
-  start = time.perf_counter()
-  jax.block_until_ready(fn(*args))
-  first = time.perf_counter() - start
-  times = []
-  for _ in range(repeats):
-    start = time.perf_counter()
-    jax.block_until_ready(fn(*args))
-    times.append(time.perf_counter() - start)
-  return first, float(np.median(times))
+  timing = time_calls(lambda: fn(*args), repeats=repeats)
+  return timing.first, timing.seconds
 
 
 def bench(kind: str, *, batch: int = 128, prompt_len: int = 8, new_tokens: int = 32,

@@ -29,6 +29,7 @@ import numpy as np
 
 from research import attention
 from research.runtime import Experiment, Plot, Report, Series, Table, require
+from research.runtime.timing import time_calls
 
 VARIANTS = ("dot_product_attention", "softmax", "linear", "performer", "norm", "diag")
 SOFTMAX_VARIANTS = ("dot_product_attention", "softmax")
@@ -177,18 +178,10 @@ def make(config) -> Experiment:
 
 
 def _best_time(fn, args, repeats: int, single_run_s: float) -> tuple[float, int]:
-  """Best wall time of `fn(*args)` (results blocked on): a warm-up call, timed too, then
-  `repeats` more unless the warm-up took longer than `single_run_s`. Returns (seconds, runs)."""
-  start = time.perf_counter()
-  jax.block_until_ready(fn(*args))
-  best, runs = time.perf_counter() - start, 1
-  if best > single_run_s:
-    return best, runs
-  for _ in range(repeats):
-    start = time.perf_counter()
-    jax.block_until_ready(fn(*args))
-    best, runs = min(best, time.perf_counter() - start), runs + 1
-  return best, runs
+  """Best wall time of the compiled `fn(*args)`: a warm-up call, timed too, then `repeats` more
+  unless the warm-up took longer than `single_run_s`. Returns (seconds, runs)."""
+  t = time_calls(lambda: fn(*args), repeats=repeats, statistic=min, stop_after=single_run_s)
+  return min(t.first, t.seconds), 1 + t.runs
 
 
 def matmul_rate(size: int, repeats: int) -> tuple[float, float]:

@@ -646,9 +646,10 @@ def _notes(names, plots_data):
 def iteration_seconds(config, *, repeats: int = 5):
   """Seconds per RL iteration (one member, after compilation) with the config's sizes.
 
-  For the benchmark; uses random (not SFT) parameters. Returns `(compile_s, seconds)`.
+  For the benchmark; uses random (not SFT) parameters. Returns `(compile + first iteration s,
+  median s of the later ones)`.
   """
-  import time
+  from research.runtime.timing import time_calls
 
   setup = Setup(config)
   hparams = {"arm": jnp.asarray(int(config.arm)),
@@ -656,14 +657,12 @@ def iteration_seconds(config, *, repeats: int = 5):
   params = init_lm(setup.model, jax.random.key(0))["params"]
   state = jax.jit(lambda k: setup.init(k, hparams, sft_params=params))(jax.random.key(1))
   run = jax.jit(setup.iteration)
-  t0 = time.perf_counter()
-  state, stats = run(state, jax.random.key(2))
-  jax.block_until_ready(stats)
-  compile_s = time.perf_counter() - t0
-  times = []
-  for i in range(repeats):
-    t = time.perf_counter()
-    state, stats = run(state, jax.random.key(3 + i))
-    jax.block_until_ready(stats)
-    times.append(time.perf_counter() - t)
-  return compile_s, float(np.median(times))
+  keys = iter(jax.random.split(jax.random.key(2), repeats + 1))
+
+  def iteration():   # each call continues from the previous one's state
+    nonlocal state
+    state, stats = run(state, next(keys))
+    return stats
+
+  timing = time_calls(iteration, repeats=repeats)
+  return timing.first, timing.seconds

@@ -21,7 +21,6 @@ See 'Zoology: Measuring and Improving Recall in Efficient Language Models' by Ar
 from __future__ import annotations
 
 import functools
-import time
 
 import jax
 import jax.numpy as jnp
@@ -42,6 +41,7 @@ from research.runtime import (
   require,
   summarize,
 )
+from research.runtime.timing import time_calls
 from research.tasks.mqar import check_mqar, mqar_batch
 
 KINDS = {  # name -> (attention, TransNormer variant)
@@ -205,17 +205,6 @@ def make(config) -> Experiment:
                     log_members=False, check_config=check_config)
 
 
-def _time(fn, *args, repeats: int = 5) -> float:
-  """Median seconds of `fn(*args)` after one compiling call."""
-  jax.block_until_ready(fn(*args))
-  times = []
-  for _ in range(repeats):
-    start = time.perf_counter()
-    jax.block_until_ready(fn(*args))
-    times.append(time.perf_counter() - start)
-  return float(np.median(times))
-
-
 def training_throughput(model, optimizer, train_batch, loss_fn, *, updates: int = 20) -> float:
   """Tokens per second of one model's training updates (a `lax.scan` of `updates`, one seed)."""
   variables = init_lm(model, jax.random.key(0))
@@ -232,7 +221,8 @@ def training_throughput(model, optimizer, train_batch, loss_fn, *, updates: int 
     return jax.lax.scan(body, (params, opt_state), jax.random.split(key, updates))[0]
 
   params = variables["params"]
-  seconds = _time(run, params, optimizer.init(params), jax.random.key(1), repeats=3)
+  opt_state = optimizer.init(params)
+  seconds = time_calls(lambda: run(params, opt_state, jax.random.key(1)), repeats=3).seconds
   batch = train_batch(jax.random.key(0))
   return updates * batch.inputs.size / seconds
 
@@ -248,10 +238,8 @@ def sampling_seconds(kind: str, config) -> tuple[float, float]:
   variables = init_lm(model, jax.random.key(0))
   prompt = jax.random.randint(jax.random.key(1), (128, 8), 0, int(config.vocab_size))
   sample = jax.jit(functools.partial(decoding.generate, model, max_new_tokens=32))
-  start = time.perf_counter()
-  jax.block_until_ready(sample(variables, jax.random.key(2), prompt))
-  first = time.perf_counter() - start
-  return first, _time(sample, variables, jax.random.key(2), prompt, repeats=7)
+  timing = time_calls(lambda: sample(variables, jax.random.key(2), prompt), repeats=7)
+  return timing.first, timing.seconds
 
 
 def _report(config, final, history, info, kinds, widths, pairs, models, optimizer, train_batch,

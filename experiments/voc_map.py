@@ -27,6 +27,7 @@ import numpy as np
 from experiments.voc_reference import synthetic_problem, voc_map_reference
 from research import metrics
 from research.runtime import ConfigError, Experiment, Plot, Report, Series, Table, require
+from research.runtime.timing import time_calls
 
 METHODS = ("all_points", "11_point")
 METHOD_NAMES = {"all_points": "all-point (VOC2010+)", "11_point": "11-point (VOC2007)"}
@@ -213,15 +214,6 @@ def _padilla_report(data, problem, result, threshold):
   return [ap_table, det_table], [plot], notes
 
 
-def _best_time(fn, repeats: int) -> float:
-  best = float("inf")
-  for _ in range(repeats):
-    start = time.perf_counter()
-    jax.block_until_ready(fn())
-    best = min(best, time.perf_counter() - start)
-  return best
-
-
 def _speed_report(config, problem, num_classes):
   """Times `voc_map` (after one compiling call) and the NumPy loop on the synthetic set."""
   threshold = float(config.iou_threshold)
@@ -230,7 +222,8 @@ def _speed_report(config, problem, num_classes):
   start = time.perf_counter()
   results = {m: jax.block_until_ready(ours[m]()) for m in METHODS}  # compiles (one shape)
   first_call = time.perf_counter() - start
-  ours_time = _best_time(ours["all_points"], int(config.timing_repeats))
+  ours_time = time_calls(ours["all_points"], repeats=int(config.timing_repeats),
+                         statistic=min).seconds
   reference = {m: (lambda m=m: voc_map_reference(**problem, num_classes=num_classes,
                                                  iou_threshold=threshold, method=m))
                for m in METHODS}

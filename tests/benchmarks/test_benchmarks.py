@@ -33,3 +33,13 @@ def test_bench_decoding_times_generate_and_scoring(kind):
 
   result = bench_decoding.bench(kind, batch=2, new_tokens=4, width=16, vocab=16)
   assert result["kind"] == kind and result["sample_s"] > 0 and result["score_s"] > 0
+
+
+def test_llm_rl_iteration_seconds_times_the_smoke_config():
+  from configs import llm_rl as llm_rl_config
+  from experiments import llm_rl
+
+  config = llm_rl_config.get_config("smoke")
+  config.eval_problems, config.eval_samples = config.iterations_per_chunk, 1
+  first, seconds = llm_rl.iteration_seconds(config, repeats=1)
+  assert first > 0 and seconds > 0
