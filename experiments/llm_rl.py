@@ -488,7 +488,7 @@ def make(config) -> Experiment:
     report=functools.partial(_report, config),
     hparams={k: (int if k == "arm" else float)(config[k]) for k in HPARAMS},
     updates_per_chunk=int(config.iterations_per_chunk), finalize=setup.finalize,
-    check_config=check_config)
+    check_config=check_config, hparam_choices={"arm": tuple(config.arms)})
 
 
 # --- the report -----------------------------------------------------------------------------------

@@ -38,6 +38,8 @@ INTERRUPTIBLE = ["--config=configs/gridworld_td.py:smoke", "--config.num_seeds=3
      "config.sweep point epsilon=1.5: config.epsilon must be in [0, 1]"),
     (["--config=configs/llm_rl.py:smoke", "--config.sweep=arm=0,1.5"],
      "config.sweep: arm=1.5 is not an integer"),
+    (["--config=configs/llm_rl.py:smoke", "--config.sweep=arm=grpo,nope"],
+     "config.sweep: arm=nope is not one of reinforce_mean, ppo, ppo_max, grpo"),
     (["--config=configs/gridworld_dp.py:smoke", "--config.keep_checkpoints=0"],
      "config.keep_checkpoints ≥ 1"),
 ])

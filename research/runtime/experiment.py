@@ -10,7 +10,7 @@ checkpoints, logs and renders the report. Experiments never do I/O.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NamedTuple
 
 from research.runtime.members import Members
@@ -47,6 +47,8 @@ class Experiment(NamedTuple):
     finalize: `state -> pytree` per member, applied on device before the final state is fetched
       (e.g. drop a replay buffer); `None` fetches the whole state.
     log_members: write every member's metrics to metrics.jsonl (else their mean only).
+    hparam_choices: names for integer hyperparameters' values, `{field: [name, ...]}`: a sweep
+      may give `arm=grpo,ppo` for the indices of those names.
     check_config: `config -> None`, raising `ConfigError` (one line) for a config the experiment
       cannot run. `make` calls it on the config; the runtime calls it again on the config of
       every sweep point (the config with that point's values), so a swept value is checked as
@@ -63,3 +65,4 @@ class Experiment(NamedTuple):
   finalize: Callable[[Any], Any] | None = None
   log_members: bool = True
   check_config: Callable[[Any], None] | None = None
+  hparam_choices: Mapping[str, Sequence[str]] = {}

@@ -88,7 +88,7 @@ def run(experiment: Experiment, config, workdir, *, progress: bool = True, resta
                       f"config.keep_checkpoints ≥ 1, got {config.checkpoint_every} and "
                       f"{config.keep_checkpoints}")
   members = build_members(num_seeds=config.num_seeds, defaults=dict(experiment.hparams),
-                          sweep=config.get("sweep", ""))
+                          sweep=config.get("sweep", ""), choices=experiment.hparam_choices)
   _check_sweep_points(experiment, config, members)
   workdir = workdir_lib.prepare(workdir) if primary else pathlib.Path(workdir)
   if restart and primary:

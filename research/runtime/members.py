@@ -50,7 +50,8 @@ def parse_sweep(sweep) -> dict[str, list]:
   """Normalises `config.sweep` into {field: [values]}.
 
   Accepts a mapping of field -> sequence of values (in a config file), or a string
-  `"alpha=0.05,0.1;epsilon=0.1,0.2"` (handy on the command line); "" means no sweep.
+  `"alpha=0.05,0.1;epsilon=0.1,0.2"` (handy on the command line); "" means no sweep. Values that
+  are not numbers stay strings: names of an integer field's choices (`build_members`).
   """
   if sweep is None or sweep == "":
     return {}
@@ -74,31 +75,36 @@ def parse_sweep(sweep) -> dict[str, list]:
 
 
 def _parse_number(text: str, name: str):
-  try:
-    return int(text)
-  except ValueError:
-    pass
-  try:
-    return float(text)
-  except ValueError:
-    raise ConfigError(f"config.sweep: value '{text}' of '{name}' is not a number") from None
+  del name
+  for parse in (int, float):
+    try:
+      return parse(text)
+    except ValueError:
+      pass
+  return text
 
 
-def build_members(*, num_seeds: int, defaults: Mapping[str, Any], sweep) -> Members:
+def build_members(*, num_seeds: int, defaults: Mapping[str, Any], sweep,
+                  choices: Mapping[str, Sequence[str]] | None = None) -> Members:
   """Builds the grid × seeds member list.
 
   Args:
     num_seeds: seeds per sweep point (≥ 1).
     defaults: the experiment's sweepable hyperparameters and their config values.
     sweep: `config.sweep` (see `parse_sweep`); every field must be one of `defaults`.
+    choices: names of integer fields' values (`Experiment.hparam_choices`): a sweep may give
+      `arm=grpo,ppo` for the indices of those names.
   """
   if not isinstance(num_seeds, int) or num_seeds < 1:
     raise ConfigError(f"config.num_seeds must be an integer ≥ 1, got {num_seeds!r}")
   grid = parse_sweep(sweep)
+  choices = choices or {}
   for name in grid:
     if name not in defaults:
       allowed = ", ".join(sorted(defaults)) or "none"
       raise ConfigError(f"config.sweep: '{name}' cannot be swept; sweepable fields: {allowed}")
+    grid[name] = [_choice_index(name, v, choices.get(name)) if isinstance(v, str) else v
+                  for v in grid[name]]
   names = list(grid)
   points = [dict(zip(names, combo, strict=True)) for combo in itertools.product(*grid.values())]
   num_points = len(points)
@@ -117,6 +123,15 @@ def build_members(*, num_seeds: int, defaults: Mapping[str, Any], sweep) -> Memb
     values = [p.get(name, default) for p in points]
     hparams[name] = np.asarray(values, dtype=dtype)[point_index]
   return Members(num_seeds, points, point_index, seed_index, hparams)
+
+
+def _choice_index(name: str, value: str, names) -> int:
+  """The index of a named value of field `name` (ConfigError if it has no such name)."""
+  if names is None:
+    raise ConfigError(f"config.sweep: value '{value}' of '{name}' is not a number")
+  if value not in names:
+    raise ConfigError(f"config.sweep: {name}={value} is not one of {', '.join(names)}")
+  return list(names).index(value)
 
 
 def padded_size(num_members: int, num_devices: int) -> int:

@@ -53,3 +53,14 @@ def test_of_point_orders_one_points_values_by_seed():
   np.testing.assert_array_equal(m.of_point(values, 1), [30, 40, 50])
   shuffled = m._replace(seed_index=np.array([2, 0, 1, 2, 0, 1]))
   np.testing.assert_array_equal(shuffled.of_point(values, 0), [10, 20, 0])
+
+
+def test_sweeps_may_name_the_values_of_an_integer_field():
+  arms = ("reinforce", "ppo", "grpo")
+  m = build_members(num_seeds=1, defaults={"arm": 0, "lr": 0.1}, sweep="arm=grpo,0;lr=0.2",
+                    choices={"arm": arms})
+  np.testing.assert_array_equal(m.hparams["arm"], [2, 0])
+  with pytest.raises(ConfigError, match=r"config.sweep: arm=grpoo is not one of reinforce, ppo"):
+    build_members(num_seeds=1, defaults={"arm": 0}, sweep="arm=grpoo", choices={"arm": arms})
+  with pytest.raises(ConfigError, match=r"value 'fast' of 'lr' is not a number"):
+    build_members(num_seeds=1, defaults={"lr": 0.1}, sweep="lr=fast")
