@@ -1,0 +1,44 @@
+"""Every `python launch.py ...` and `python -m benchmarks...` command in the README and the configs'
+docstrings names files, variants and fields that exist (the command line is parsed, not run)."""
+
+import pathlib
+import re
+import shlex
+
+import pytest
+
+from research.runtime import cli
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+SOURCES = [ROOT / "README.md", *sorted((ROOT / "configs").glob("*.py"))]
+
+
+def _commands():
+  found = []
+  for path in SOURCES:
+    text = path.read_text().replace("\\\\\n", " ").replace("\\\n", " ")
+    for match in re.finditer(r"python (launch\.py|-m [\w.]+)([^`\n|#]*)", text):
+      command = match.group(0).strip()
+      if "..." not in command and "<" not in command and command != "python -m pytest":
+        found.append((path.name, command))   # placeholders like --config=... are prose
+  return found
+
+
+COMMANDS = _commands()
+
+
+def test_the_readme_has_commands():
+  assert sum(source == "README.md" for source, _ in COMMANDS) >= 15
+
+
+@pytest.mark.parametrize("source, command", COMMANDS, ids=[c for _, c in COMMANDS])
+def test_command_names_a_config_variant_and_fields_that_exist(source, command, monkeypatch):
+  monkeypatch.chdir(ROOT)
+  argv = shlex.split(command)[1:]
+  if argv[0] == "-m":
+    module = argv[1]
+    assert module.startswith("benchmarks.") or module.startswith("experiments."), command
+    assert (ROOT / (module.replace(".", "/") + ".py")).exists(), f"{source}: {command}"
+    return
+  line = cli.parse_command_line(argv)   # raises ConfigError for a bad file, variant or field
+  assert line.config.experiment, f"{source}: {command}"
