@@ -30,7 +30,7 @@ Global gradient-norm clipping at 1.0 (verl's default) in every arm except plain 
 
     python launch.py --config=configs/llm_rl.py                   # all 11 arms × 8 seeds
     python launch.py --config=configs/llm_rl.py:dapo_clip_higher  # one arm
-    python launch.py --config=configs/llm_rl.py --config.sweep='arm=grpo,ppo;learning_rate=1e-4,3e-4'
+    python launch.py --config=configs/llm_rl.py --config.sweep='arm=grpo,ppo;learning_rate=1e-4'
     python launch.py --config=configs/llm_rl.py --config.sweep='arm=4,9'   # arms by index
     python launch.py --config=configs/llm_rl.py:smoke
 

@@ -6,7 +6,6 @@ published returns, and their results tables and plots. Stepping environments is
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -16,6 +15,7 @@ import numpy as np
 
 from research import envs, models, rl
 from research.runtime import Plot, Report, Series, Table, ci_band, format_pm, require, summarize
+from research.runtime.timing import machine_load
 
 # Published returns (gymnax README, PPO checkpoints of gymnax-blines; PureJaxRL for CartPole).
 PUBLISHED_RETURN = {"CartPole-v1": 500.0, "Acrobot-v1": -80.0, "Breakout-MinAtar": 28.0}
@@ -117,16 +117,6 @@ def speed_cells(info, env_steps_per_chunk: int) -> dict[str, str]:
           "env steps/s (incl. compile)": f"{steps / (run + info.compile_seconds):,.0f}"}
 
 
-def machine_load() -> str:
-  """The 1/5/15-minute load averages and the CPU count (other jobs share the machine)."""
-  try:
-    load = os.getloadavg()
-  except OSError:
-    return "load average unavailable"
-  return (f"load average {load[0]:.2f} / {load[1]:.2f} / {load[2]:.2f} on {os.cpu_count()} "
-          "CPUs when the report was made")
-
-
 def learning_curve_plot(name, title, history_return, members, env_steps_per_chunk) -> Plot:
   """Mean return over seeds per chunk with a 95% Student-t CI band, one line per sweep point."""
   chunks = history_return.shape[0]
@@ -174,7 +164,7 @@ def return_report(algo, config, final, history, info, env_steps_per_chunk) -> Re
              "gymnax-blines PPO checkpoints (CartPole-v1 500, Acrobot-v1 ≈ −80, Breakout-MinAtar "
              "≈ 28). Speed: environment steps of all members per second of the chunks run, "
              f"excluding and including the compile time; {info.num_devices} device(s). "
-             + machine_load() + ".")
+             + machine_load() + " when the report was made.")
   tables = [
       Table(f"{algo} on {config.env_name}",
             point + ["environment", "seeds", "env steps per seed", "training return (last chunk)",
@@ -193,5 +183,5 @@ def return_report(algo, config, final, history, info, env_steps_per_chunk) -> Re
                                        history["eval_return"], members, env_steps_per_chunk))
   notes = (f"compile {info.compile_seconds:.1f} s (init + step; a warm persistent compilation "
            "cache makes this small: pass --cache_dir= to measure a cold compile); "
-           f"{machine_load()}.")
+           f"{machine_load()} when the report was made.")
   return Report(tables, plots, notes)

@@ -20,7 +20,6 @@ and 'The Devil in Linear Transformer' by Qin et al. (https://arxiv.org/abs/2210.
 
 from __future__ import annotations
 
-import os
 import time
 
 import jax
@@ -29,7 +28,7 @@ import numpy as np
 
 from research import attention
 from research.runtime import Experiment, Plot, Report, Series, Table, require
-from research.runtime.timing import time_calls
+from research.runtime.timing import machine_load, time_calls
 
 VARIANTS = ("dot_product_attention", "softmax", "linear", "performer", "norm", "diag")
 SOFTMAX_VARIANTS = ("dot_product_attention", "softmax")
@@ -400,7 +399,8 @@ def _report(config, lengths, variants, modes, checks, info):
   target_table = Table(
       "The issue's targets", ["target", "measured", "asked", "met"], target_rows,
       f"{shape}; {jax.device_count()} {jax.default_backend().upper()} device(s), "
-      f"{_cpu_count()} CPU core(s), shared: times vary by tens of percent between runs."
+      f"{machine_load()} when the report was made: times vary by tens of percent with the "
+      "load."
       + extrap_note)
 
   check_table = Table(
@@ -438,10 +438,6 @@ def _report(config, lengths, variants, modes, checks, info):
   tables = [target_table, time_table, memory_table, speed_table, cross_table, check_table,
             long_table]
   return Report(tables, plots, summary)
-
-
-def _cpu_count() -> int:
-  return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
 
 
 def _summary(config, results, lengths, modes, rate, t_target, linear_slopes, limit) -> str:

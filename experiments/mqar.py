@@ -41,7 +41,7 @@ from research.runtime import (
   require,
   summarize,
 )
-from research.runtime.timing import time_calls
+from research.runtime.timing import machine_load, time_calls
 from research.tasks.mqar import check_mqar, mqar_batch
 
 KINDS = {  # name -> (attention, TransNormer variant)
@@ -321,7 +321,7 @@ def _report(config, final, history, info, kinds, widths, pairs, models, optimize
     "sequences, 8-token prompt, 32 new tokens, a 2-layer width-64 model, median of 7. Whole run: "
     f"{info.run_seconds:.0f} s of training for {len(acc)} models × "
     f"{info.members.num_seeds} seeds after {info.compile_seconds:.0f} s of compilation, on a "
-    "2-core CPU shared with other jobs.")
+    f"{machine_load()} when the report was made.")
   return Report([table, _paired_table(acc, kinds, widths, pairs), speed], plots,
                 _summary(acc, kinds, widths, pairs))
 

@@ -32,6 +32,7 @@ from experiments import _gymnax as G
 from research import envs, models, rl
 from research import rng as prng
 from research.runtime import Experiment, Plot, Report, Series, Table, ci_band, require
+from research.runtime.timing import machine_load
 
 ALGORITHMS = ("reinforce", "reinforce_baseline", "a2c")
 NAMES = {"reinforce": "REINFORCE", "reinforce_baseline": "REINFORCE with baseline",
@@ -268,7 +269,7 @@ def pg_report(config, algos, final, history, info) -> Report:
              f"README). Compile {speed['compile s']} s; {total_steps / run:,.0f} env steps/s "
              f"of all algorithms and seeds excluding compilation, "
              f"{total_steps / (run + info.compile_seconds):,.0f} including it; "
-             f"{info.num_devices} device(s); {G.machine_load()}.")
+             f"{info.num_devices} device(s); {machine_load()} when the report was made.")
   point = ["sweep point"] if multi else []
   tables = [Table(f"Policy gradient on {config.env_name}",
                   point + ["algorithm", "seeds", "env steps per seed",
@@ -277,4 +278,5 @@ def pg_report(config, algos, final, history, info) -> Report:
   plots = [Plot("pg_return", f"Policy gradient on {config.env_name}",
                 "environment steps per seed", "episode return", plots_series)] if plots_series \
       else []
-  return Report(tables, plots, f"compile {info.compile_seconds:.1f} s; {G.machine_load()}.")
+  return Report(tables, plots, f"compile {info.compile_seconds:.1f} s; {machine_load()} when the "
+                "report was made.")

@@ -2,6 +2,8 @@
 
 import pathlib
 import re
+import subprocess
+import sys
 import tomllib
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -54,3 +56,10 @@ def test_markdown_links_resolve_inside_the_repository():
         continue
       resolved = (doc.parent / target).resolve()
       assert resolved.is_relative_to(ROOT) and resolved.exists(), f"{doc.name}: {target}"
+
+
+def test_ruff_is_clean():
+  result = subprocess.run([sys.executable, "-m", "ruff", "check", "--no-cache", str(ROOT)],
+                          capture_output=True, text=True, cwd=ROOT)
+  assert result.returncode == 0, result.stdout[-3000:]
+

@@ -8,6 +8,7 @@ one run; they are never asserted in unit tests.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from typing import NamedTuple
@@ -48,3 +49,15 @@ def time_calls(fn: Callable[[], object], *, repeats: int, statistic=np.median,
     jax.block_until_ready(fn())
     times.append(clock() - start)
   return Timing(first, float(statistic(times)) if times else first, len(times))
+
+
+def machine_load() -> str:
+  """'load average a / b / c on N CPUs' (1, 5, 15 minutes), for the captions of timed tables:
+  the machines are shared, so a time is worth as much as the load it was measured at."""
+  try:
+    load = os.getloadavg()
+  except OSError:
+    return "load average unavailable"
+  cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+  return f"load average {load[0]:.2f} / {load[1]:.2f} / {load[2]:.2f} on {cpus} CPUs"
+
