@@ -1,4 +1,11 @@
-"""Flax (linen) layers: multi-head attention whose `kind` picks the variant; TransNormer."""
+"""Flax (linen) layers: multi-head attention whose `kind` picks the variant; TransNormer.
+
+`MultiHeadAttention` is the one attention layer of the codebase: research.attention's flax layer
+and every layer of `research.models.TransformerLM` (which sets `fused=True`, `conv_size`,
+`causal=True` and `attention_dtype=float32`). Its kernels come from the registry
+`research.attention.kinds.KERNELS`: the full pass calls a kind's `full` form, `prefill` also its
+`final_state`, `decode` its recurrent `step`; `init_cache` is its `init_state`.
+"""
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
@@ -9,13 +16,18 @@ import jax
 import jax.numpy as jnp
 
 from research.attention import _common
-from research.attention.linear import elu_plus_one, linear_attention
-from research.attention.performer import gaussian_orthogonal_random_matrix, performer_attention
-from research.attention.softmax import softmax_attention
-from research.attention.transnormer import diag_attention, norm_attention
+from research.attention.kinds import (
+  KERNELS,
+  KINDS,
+  Options,
+  transnormer_layer_kinds,
+  variant_settings,
+)
+from research.attention.linear import elu_plus_one
+from research.attention.performer import gaussian_orthogonal_random_matrix
 
-KINDS = ("softmax", "linear", "performer", "norm", "diag")
-_VARIANTS = ("t1", "t2")
+__all__ = ["KINDS", "MultiHeadAttention", "TransNormerBlock", "TransNormerStack",
+           "transnormer_layer_kinds"]
 
 
 class MultiHeadAttention(nn.Module):
@@ -34,8 +46,30 @@ class MultiHeadAttention(nn.Module):
   (`apply(..., rngs={"performer": key})`). A `projection` passed to `__call__` overrides both.
   No hidden state: the caller's keys decide every draw.
 
-  Mixed precision: projections run in `dtype` (default: the input's dtype); the attention
-  functions upcast to float32 inside, and the output has the input's dtype.
+  Projections: separate `DenseGeneral`s `query`, `key`, `value` (kernels `[F, H, D]`) and `out`
+  (`[H, D, F_out]`) by default; with `fused=True` one `Dense` `qkv` (`[F, 3·H·D]`, columns
+  ordered `[q, k, v]`, then heads) and a `Dense` `out` over the concatenated heads
+  (`[H·D, F_out]`), the language model's layout (self-attention only).
+
+  Short convolution (`conv_size = c > 0`, self-attention only): the projections `[q, k, v]_t`
+  go through a causal depthwise convolution of width `c` before attention,
+  `y_t = Σ_{i<c} w_i ⊙ x_{t-c+1+i}` (zero before the sequence; `conv_kernel [c, 3HD]`, no bias),
+  as in H3, Based and the flash-linear-attention layers.
+
+  Decoding (causal self-attention): `prefill(x [..., T, F], cache_len)` is the full pass that
+  also returns the cache after its last position; `decode(x [..., F], cache, position)` attends
+  from one new position (the kind's recurrent `step`); `init_cache(batch_size, cache_len)` is
+  the empty cache (no parameters are read: it works on an unbound layer). The cache is the
+  kind's state (see `research.attention.kinds`) and, with a convolution, `"conv"
+  [B, c − 1, 3HD]`, the last projections before it.
+
+  Mixed precision: projections run in `dtype` (default: the input's dtype); with
+  `attention_dtype` set, the projections are cast to it before attention (the language model:
+  float32), else the attention functions upcast to float32 inside and return the projections'
+  dtype. The output has the input's dtype.
+
+  See 'Attention Is All You Need' by Vaswani et al. (https://arxiv.org/abs/1706.03762),
+  'Hungry Hungry Hippos' by Fu et al. (https://arxiv.org/abs/2212.14052).
 
   Attributes:
     num_heads: number of heads `H`.
@@ -46,18 +80,21 @@ class MultiHeadAttention(nn.Module):
     use_bias: biases in the projections.
     dtype: computation dtype of the projections (default: the input's dtype).
     param_dtype: dtype of the parameters.
-    kernel_init: initialiser of the projection kernels.
+    kernel_init: initialiser of the projection (and convolution) kernels.
     chunk_size: chunk length of the causal linear kernels ("linear", "performer", "norm").
     feature_map: `φ` of "linear" and "norm".
     eps: epsilon of the denominators ("linear", "performer") and norms ("norm", "diag").
     num_features: random features `m` ("performer").
-    performer_kind: `"positive"` or `"trig"` ("performer").
+    performer_kind: `"positive"` or `"trig"` ("performer"; decoding: positive only).
     orthogonal: orthogonal random features ("performer").
     scaling: row norms `"chi"` or `"sqrt_d"` ("performer").
     redraw: draw the projection from the `"performer"` RNG stream on every call ("performer").
     norm: `"rms"`, `"simple_rms"` or `"layer"` ("norm").
     block_size: block length `w` ("diag").
     diag_scores: `"softmax"` or `"relu"` ("diag").
+    fused: one `qkv` projection and an `out` over the concatenated heads (see above).
+    conv_size: width of the short causal convolution over `[q, k, v]` (0: none).
+    attention_dtype: dtype the projections are cast to before attention (None: theirs).
   """
   num_heads: int
   head_dim: int
@@ -79,6 +116,39 @@ class MultiHeadAttention(nn.Module):
   norm: str = "rms"
   block_size: int = 64
   diag_scores: str = "softmax"
+  fused: bool = False
+  conv_size: int = 0
+  attention_dtype: Any = None
+
+  def options(self, projection: jax.Array | None = None) -> Options:
+    """The settings the kind's functions read (`research.attention.kinds.Options`)."""
+    return Options(
+      num_heads=self.num_heads, head_dim=self.head_dim, causal=self.causal,
+      chunk_size=self.chunk_size, eps=self.eps, feature_map=self.feature_map,
+      num_features=self.num_features, projection=projection, performer_kind=self.performer_kind,
+      norm=self.norm, block_size=self.block_size, diag_scores=self.diag_scores)
+
+  def _check(self) -> None:
+    _common.check_choice(self.kind, "kind", KINDS)
+    _common.check_positive_int(self.num_heads, "num_heads")
+    _common.check_positive_int(self.head_dim, "head_dim")
+    if self.conv_size < 0:
+      raise ValueError(f"conv_size must be >= 0 (0: no short convolution), got {self.conv_size}.")
+    if self.kind == "diag":
+      _common.check_positive_int(self.block_size, "block_size")
+    if self.kind == "performer":
+      _common.check_positive_int(self.num_features, "num_features")
+
+  def _check_inputs(self, inputs_q, inputs_kv, *, incremental: bool, decoding: bool) -> None:
+    rank = 1 if decoding else 2
+    if jnp.ndim(inputs_q) < rank:
+      layout = "[..., F]" if decoding else "[..., T, F]"
+      raise ValueError(f"inputs_q must have rank >= {rank} {layout}, got {jnp.shape(inputs_q)}.")
+    if inputs_kv is not None and (self.fused or self.conv_size or incremental):
+      raise ValueError("fused projections, the short convolution, prefill and decode need "
+                       "self-attention (no inputs_kv).")
+    if incremental and not self.causal:
+      raise ValueError("prefill and decode need causal=True.")
 
   def _projection(self) -> jax.Array:
     draw = lambda key: gaussian_orthogonal_random_matrix(
@@ -87,93 +157,124 @@ class MultiHeadAttention(nn.Module):
       return draw(self.make_rng("performer"))
     return self.variable("performer", "projection", lambda: draw(self.make_rng("params"))).value
 
+  def _cast(self, x: jax.Array) -> jax.Array:
+    return x if self.attention_dtype is None else x.astype(self.attention_dtype)
+
+  def _split(self, flat: jax.Array):
+    """`[..., 3HD] -> q, k, v [..., H, D]`."""
+    qkv = flat.reshape(flat.shape[:-1] + (3, self.num_heads, self.head_dim))
+    return qkv[..., 0, :, :], qkv[..., 1, :, :], qkv[..., 2, :, :]
+
+  def _conv(self, flat: jax.Array, cache):
+    """The short convolution of `flat [..., T, 3HD]` (full pass) or of one position
+    `[..., 3HD]` after `cache["conv"]` (decoding); returns it and the last `c − 1` inputs."""
+    c = self.conv_size
+    kernel = self.param("conv_kernel", self.kernel_init, (c, flat.shape[-1]), self.param_dtype)
+    if cache is not None:  # the last c - 1 projections, oldest first, then this one
+      window = jnp.concatenate([cache["conv"], flat[..., None, :]], axis=-2)
+      return jnp.sum(kernel * window, axis=-2), window[..., 1:, :]
+    # Left-pad with c - 1 zeros: y_t = Σ_i w_i x_{t - (c-1) + i} (causal, depthwise).
+    t = flat.shape[-2]
+    padded = jnp.pad(flat, [(0, 0)] * (flat.ndim - 2) + [(c - 1, 0), (0, 0)])
+    mixed = sum(kernel[i] * padded[..., i:i + t, :] for i in range(c))
+    return mixed, padded[..., padded.shape[-2] - (c - 1):, :]
+
+  def _qkv(self, inputs_q, inputs_kv, dtype, cache):
+    """`q, k, v [..., (T,) H, D]` after the projections and the convolution, and the
+    convolution's window (None without one)."""
+    h, d = self.num_heads, self.head_dim
+    dense = dict(use_bias=self.use_bias, dtype=dtype, param_dtype=self.param_dtype,
+                 kernel_init=self.kernel_init)
+    if self.fused:
+      flat = self._cast(nn.Dense(3 * h * d, name="qkv", **dense)(inputs_q))
+    else:
+      project = lambda name, x: self._cast(
+        nn.DenseGeneral((h, d), axis=-1, name=name, **dense)(x))
+      kv = inputs_q if inputs_kv is None else inputs_kv
+      q, k, v = project("query", inputs_q), project("key", kv), project("value", kv)
+      if not self.conv_size:
+        return q, k, v, None
+      flat = jnp.stack([q, k, v], axis=-3).reshape(q.shape[:-2] + (3 * h * d,))
+    window = None
+    if self.conv_size:
+      flat, window = self._conv(flat, cache)
+    return (*self._split(flat), window)
+
+  def _output(self, out: jax.Array, features: int, dtype) -> jax.Array:
+    """The norm's gain and bias ("norm"), then the output projection."""
+    shape = (self.num_heads, self.head_dim)
+    if self.kind == "norm" and self.norm in ("rms", "layer"):
+      gain = self.param("norm_scale", nn.initializers.ones, shape, self.param_dtype)
+      out = out * gain.astype(out.dtype)
+    if self.kind == "norm" and self.norm == "layer":
+      bias = self.param("norm_bias", nn.initializers.zeros, shape, self.param_dtype)
+      out = out + bias.astype(out.dtype)
+    dense = dict(use_bias=self.use_bias, dtype=dtype, param_dtype=self.param_dtype,
+                 kernel_init=self.kernel_init, name="out")
+    features = self.out_features or features
+    if self.fused:
+      return nn.Dense(features, **dense)(out.reshape(out.shape[:-2] + (-1,)).astype(dtype))
+    return nn.DenseGeneral(features, axis=(-2, -1), **dense)(out)
+
   @nn.compact
   def __call__(self, inputs_q: jax.Array, inputs_kv: jax.Array | None = None, *,
-               projection: jax.Array | None = None) -> jax.Array:
-    """Applies the attention.
+               projection: jax.Array | None = None, cache_len: int | None = None,
+               cache: dict[str, jax.Array] | None = None, position: jax.Array | None = None):
+    """Applies the attention: the full pass, or with `cache_len` the prefill, or with `cache`
+    one decoding step (prefer the `prefill` and `decode` methods).
 
     Args:
-      inputs_q: `[..., T, F]`.
+      inputs_q: `[..., T, F]` (decoding: one position `[..., F]`).
       inputs_kv: `[..., S, F']` for cross-attention (non-causal); default `inputs_q`.
       projection: an explicit performer projection `[num_features, head_dim]`.
+      cache_len: prefill: the cache's length (softmax keeps `cache_len` key/value slots).
+      cache: decoding: the cache after positions `0..position-1`.
+      position: decoding: the position of `inputs_q` (an int scalar, may be traced).
 
     Returns:
-      `[..., T, out_features]` in the dtype of `inputs_q`.
+      `[..., T, out_features]` in the dtype of `inputs_q`; with `cache_len` or `cache`, also the
+      cache after the last position.
     """
-    _common.check_choice(self.kind, "kind", KINDS)
-    _common.check_positive_int(self.num_heads, "num_heads")
-    _common.check_positive_int(self.head_dim, "head_dim")
-    if jnp.ndim(inputs_q) < 2:
-      raise ValueError(f"inputs_q must have rank >= 2 [..., T, F], got {jnp.shape(inputs_q)}.")
-    if inputs_kv is None:
-      inputs_kv = inputs_q
+    self._check()
+    decoding = cache is not None
+    self._check_inputs(inputs_q, inputs_kv, incremental=decoding or cache_len is not None,
+                       decoding=decoding)
     in_dtype = inputs_q.dtype
     dtype = self.dtype if self.dtype is not None else in_dtype
-    dense = lambda name: nn.DenseGeneral(
-      (self.num_heads, self.head_dim), axis=-1, use_bias=self.use_bias, dtype=dtype,
-      param_dtype=self.param_dtype, kernel_init=self.kernel_init, name=name)
-    q = dense("query")(inputs_q)
-    k = dense("key")(inputs_kv)
-    v = dense("value")(inputs_kv)
-
-    if self.kind == "softmax":
-      out = softmax_attention(q, k, v, causal=self.causal)
-    elif self.kind == "linear":
-      out = linear_attention(q, k, v, causal=self.causal, feature_map=self.feature_map,
-                             chunk_size=self.chunk_size, eps=self.eps)
-    elif self.kind == "performer":
-      if projection is None:
-        projection = self._projection()
-      out = performer_attention(q, k, v, projection, causal=self.causal,
-                                kind=self.performer_kind, chunk_size=self.chunk_size,
-                                eps=self.eps)
-    elif self.kind == "norm":
-      out = norm_attention(q, k, v, causal=self.causal, feature_map=self.feature_map,
-                           norm=self.norm, chunk_size=self.chunk_size, eps=self.eps)
-      if self.norm in ("rms", "layer"):
-        gain = self.param("norm_scale", nn.initializers.ones,
-                          (self.num_heads, self.head_dim), self.param_dtype)
-        out = out * gain.astype(out.dtype)
-      if self.norm == "layer":
-        bias = self.param("norm_bias", nn.initializers.zeros,
-                          (self.num_heads, self.head_dim), self.param_dtype)
-        out = out + bias.astype(out.dtype)
+    q, k, v, window = self._qkv(inputs_q, inputs_kv, dtype, cache)
+    if self.kind == "performer" and projection is None:
+      projection = self._projection()
+    options = self.options(projection)
+    kernel = KERNELS[self.kind]
+    if decoding:
+      state = {name: x for name, x in cache.items() if name != "conv"}
+      state, out = kernel.step(state, q, k, v, position, options)
     else:
-      out = diag_attention(q, k, v, block_size=self.block_size, causal=self.causal,
-                           scores=self.diag_scores, eps=self.eps)
+      out = kernel.full(q, k, v, options)
+    out = self._output(out, inputs_q.shape[-1], dtype).astype(in_dtype)
+    if not decoding and cache_len is None:
+      return out
+    if not decoding:
+      state = kernel.final_state(k, v, cache_len, options)
+    return out, state if window is None else {**state, "conv": window}
 
-    features = self.out_features or inputs_q.shape[-1]
-    out = nn.DenseGeneral(features, axis=(-2, -1), use_bias=self.use_bias, dtype=dtype,
-                          param_dtype=self.param_dtype, kernel_init=self.kernel_init,
-                          name="out")(out)
-    return out.astype(in_dtype)
+  def prefill(self, x: jax.Array, cache_len: int, *, projection: jax.Array | None = None):
+    """The full causal pass over `x [..., T, F]`: (`[..., T, F_out]`, the cache after `T`)."""
+    return self(x, cache_len=cache_len, projection=projection)
 
+  def decode(self, x: jax.Array, cache: dict[str, jax.Array], position: jax.Array, *,
+             projection: jax.Array | None = None):
+    """One new position: `x [..., F]` at `position` -> (`[..., F_out]`, the new cache)."""
+    return self(x, cache=cache, position=position, projection=projection)
 
-def transnormer_layer_kinds(num_layers: int) -> tuple[str, ...]:
-  """The attention of each TransNormer layer: `"diag"` in the lower half, `"norm"` above.
-
-  Layer `i` (0 = closest to the input) uses DiagAttention when `i < num_layers // 2` and
-  NormAttention otherwise (an odd count gives the extra layer to NormAttention).
-
-  See 'The Devil in Linear Transformer' by Qin et al. (https://arxiv.org/abs/2210.10340).
-
-  Args:
-    num_layers: number of layers `>= 1`.
-
-  Returns:
-    A tuple of `num_layers` kinds.
-  """
-  num_layers = _common.check_positive_int(num_layers, "num_layers")
-  return tuple("diag" if i < num_layers // 2 else "norm" for i in range(num_layers))
-
-
-def _variant_settings(variant: str) -> dict[str, Any]:
-  """T1: ReLU block scores + SimpleRMSNorm, NormAttention with `φ = elu` and SimpleRMSNorm.
-  T2: softmax block scores, NormAttention with `φ = 1 + elu` and LayerNorm."""
-  _common.check_choice(variant, "variant", _VARIANTS)
-  if variant == "t1":
-    return dict(diag_scores="relu", feature_map=jax.nn.elu, norm="simple_rms")
-  return dict(diag_scores="softmax", feature_map=elu_plus_one, norm="layer")
+  def init_cache(self, batch_size: int, cache_len: int) -> dict[str, jax.Array]:
+    """The empty cache for `batch_size` rows and up to `cache_len` positions (no parameters)."""
+    self._check()
+    cache = KERNELS[self.kind].init_state(batch_size, cache_len, self.options())
+    if self.conv_size:
+      width = 3 * self.num_heads * self.head_dim
+      cache["conv"] = jnp.zeros((batch_size, self.conv_size - 1, width))
+    return cache
 
 
 class TransNormerBlock(nn.Module):
@@ -215,7 +316,7 @@ class TransNormerBlock(nn.Module):
   def __call__(self, x: jax.Array) -> jax.Array:
     """Applies the block to `x: [..., T, F]`; returns `[..., T, F]` in the dtype of `x`."""
     _common.check_choice(self.attention, "attention", ("diag", "norm"))
-    settings = _variant_settings(self.variant)
+    settings = variant_settings(self.variant)
     if self.norm is not None:
       settings["norm"] = self.norm
     dtype = self.dtype if self.dtype is not None else x.dtype

@@ -8,6 +8,10 @@ runs as a `lax.scan` over the `T / C` chunks (a `jnp.cumsum` would be O(N²) on 
 O(T·C·F + T·F·Dv) and memory O(T·(F + Dv + C) + (T / C)·F·Dv); no state is ever stored per
 position. The chunked core is wrapped in `jax.checkpoint`, so a model's backward pass keeps only
 its inputs and recomputes the chunk states instead of storing them for every layer.
+
+Decoding uses the recurrent form instead (`linear_step`, one position at a time, O(F·Dv) per step):
+the state `{"s": S, "z": z}` starts at `linear_init_state` (zeros) or, after a prompt, at
+`linear_final_state`.
 """
 from __future__ import annotations
 
@@ -95,6 +99,7 @@ def kernelized_attention(phi_q: jax.Array, phi_k: jax.Array, v: jax.Array, *,
 
   See 'Transformers are RNNs: Fast Autoregressive Transformers with Linear Attention' by
   Katharopoulos et al. (https://arxiv.org/abs/2006.16236).
+  Not jitted here: `causal`, `chunk_size` and `normalize` are static under `jax.jit`.
 
   Args:
     phi_q: query features `[..., T, H, F]`.
@@ -110,16 +115,10 @@ def kernelized_attention(phi_q: jax.Array, phi_k: jax.Array, v: jax.Array, *,
   """
   _common.check_qkv(phi_q, phi_k, v, same_length=causal, names=("phi_q", "phi_k", "v"))
   chunk_size = _common.check_positive_int(chunk_size, "chunk_size")
-  return _kernelized_attention(phi_q, phi_k, v, eps, causal=bool(causal), chunk_size=chunk_size,
-                               normalize=bool(normalize))
-
-
-@functools.partial(jax.jit, static_argnames=("causal", "chunk_size", "normalize"))
-def _kernelized_attention(phi_q, phi_k, v, eps, *, causal, chunk_size, normalize):
   dtype = _common.compute_dtype(phi_q, phi_k, v)
   out_dtype = _common.output_dtype(phi_q, phi_k, v)
-  batch_shape = phi_q.shape[:-3]
-  a, b, c = (_common.to_heads_major(x.astype(dtype)) for x in (phi_q, phi_k, v))
+  batch_shape = jnp.shape(phi_q)[:-3]
+  a, b, c = (_common.to_heads_major(jnp.asarray(x, dtype)) for x in (phi_q, phi_k, v))
   dv = c.shape[-1]
   if normalize:  # A column of ones in the values carries the normaliser Σ φ(k_j).
     c = jnp.concatenate([c, jnp.ones(c.shape[:-1] + (1,), dtype)], axis=-1)
@@ -170,3 +169,80 @@ def linear_attention(q: jax.Array, k: jax.Array, v: jax.Array, *, causal: bool =
   out = kernelized_attention(phi_q, phi_k, jnp.asarray(v, dtype), causal=causal,
                              chunk_size=chunk_size, eps=eps)
   return out.astype(out_dtype)
+
+
+def linear_init_state(batch_size: int, num_heads: int, head_dim: int) -> dict[str, jax.Array]:
+  """The empty state of `linear_step`: `S = 0 [B, H, D, D]`, `z = 0 [B, H, D]` (float32).
+
+  The feature dimension is `head_dim` (an elementwise feature map such as `elu_plus_one`).
+
+  Args:
+    batch_size: `B`.
+    num_heads: `H`.
+    head_dim: `D` of queries, keys and values.
+
+  Returns:
+    `{"s": [B, H, D, D], "z": [B, H, D]}`.
+  """
+  b, h, d = batch_size, num_heads, head_dim
+  return {"s": jnp.zeros((b, h, d, d)), "z": jnp.zeros((b, h, d))}
+
+
+def _kv_state(phi_k: jax.Array, v: jax.Array) -> jax.Array:
+  """`S = Σ_j φ(k_j) v_jᵀ [..., H, F, Dv]` over the positions of `phi_k [..., T, H, F]`."""
+  return jnp.einsum("...thf,...the->...hfe", phi_k, v)
+
+
+def _add_kv(s: jax.Array, phi_k: jax.Array, v: jax.Array) -> jax.Array:
+  """`S + φ(k_t) v_tᵀ` for one position: `s [..., H, F, Dv]`, `phi_k [..., H, F]`, `v [..., H, Dv]`.
+  """
+  return s + phi_k[..., None] * v[..., None, :]
+
+
+def linear_final_state(k: jax.Array, v: jax.Array, *,
+                       feature_map: Callable[[jax.Array], jax.Array] = elu_plus_one
+                       ) -> dict[str, jax.Array]:
+  r"""The state of `linear_step` after positions `0..T-1`: `S = Σ_j φ(k_j) v_jᵀ`, `z = Σ_j φ(k_j)`.
+
+  Args:
+    k: keys `[..., T, H, D]` (float32).
+    v: values `[..., T, H, Dv]`.
+    feature_map: `φ`.
+
+  Returns:
+    `{"s": [..., H, D, Dv], "z": [..., H, D]}` (equal to `T` steps up to rounding).
+  """
+  phi_k = feature_map(k)
+  return {"s": _kv_state(phi_k, v), "z": phi_k.sum(-3)}
+
+
+def linear_step(state: dict[str, jax.Array], q: jax.Array, k: jax.Array, v: jax.Array, *,
+                feature_map: Callable[[jax.Array], jax.Array] = elu_plus_one,
+                eps: float = 1e-6) -> tuple[dict[str, jax.Array], jax.Array]:
+  r"""One causal position of `linear_attention`: the recurrent (RNN) form.
+
+  .. math::
+    S_t = S_{t-1} + \phi(k_t) v_t^\top, \quad z_t = z_{t-1} + \phi(k_t), \qquad
+    o_t = \frac{S_t^\top \phi(q_t)}{z_t^\top \phi(q_t) + \epsilon}.
+
+  Stepping `t = 0..T-1` from `linear_init_state` gives the causal `linear_attention`.
+
+  See 'Transformers are RNNs: Fast Autoregressive Transformers with Linear Attention' by
+  Katharopoulos et al. (https://arxiv.org/abs/2006.16236).
+
+  Args:
+    state: `{"s": [..., H, D, Dv], "z": [..., H, D]}`.
+    q: the query `[..., H, D]` at position `t` (float32).
+    k: the key `[..., H, D]`.
+    v: the value `[..., H, Dv]`.
+    feature_map: `φ`.
+    eps: added to the denominator.
+
+  Returns:
+    `(state, o)`: the state after `t`, and the output `[..., H, Dv]`.
+  """
+  phi_q, phi_k = feature_map(q), feature_map(k)
+  s = _add_kv(state["s"], phi_k, v)
+  z = state["z"] + phi_k
+  out = jnp.einsum("...hf,...hfe->...he", phi_q, s)
+  return {"s": s, "z": z}, out / (jnp.sum(phi_q * z, axis=-1, keepdims=True) + eps)

@@ -10,10 +10,13 @@ per row (position and head, over features) for queries and per sequence (over po
 features, for each batch element and head, never across the batch) for keys; the trigonometric
 features' `exp(‖x‖²/2)` factor likewise. Each factor is constant over what attention normalises
 over, so it cancels in attention's ratio; it is treated as a constant (`stop_gradient`).
+
+Decoding (positive features): `performer_step` is the recurrent form of causal
+`performer_attention`, with the state `{"s": S, "z": z, "c": c}` (`c` a running maximum of the keys'
+exponents) from `performer_init_state` or, after a prompt, `performer_final_state`.
 """
 from __future__ import annotations
 
-import functools
 import math
 
 import jax
@@ -21,7 +24,7 @@ import jax.numpy as jnp
 from jax import lax
 
 from research.attention import _common
-from research.attention.linear import kernelized_attention
+from research.attention.linear import _add_kv, _kv_state, kernelized_attention
 
 _SCALINGS = ("chi", "sqrt_d")
 _KINDS = ("positive", "trig")
@@ -62,24 +65,14 @@ def gaussian_orthogonal_random_matrix(key: jax.Array, num_features: int, dim: in
   num_features = _common.check_positive_int(num_features, "num_features")
   dim = _common.check_positive_int(dim, "dim")
   _common.check_choice(scaling, "scaling", _SCALINGS)
-  return _random_matrix(key, num_features=num_features, dim=dim, scaling=scaling,
-                        orthogonal=bool(orthogonal), dtype=jnp.dtype(dtype))
-
-
-@functools.partial(jax.jit,
-                   static_argnames=("num_features", "dim", "scaling", "orthogonal", "dtype"))
-def _random_matrix(key, *, num_features, dim, scaling, orthogonal, dtype):
+  orthogonal = bool(orthogonal)
   num_blocks = -(-num_features // dim) if orthogonal else 0
   num_norms = num_features if (orthogonal and scaling == "chi") else 0
   num_rows = num_features if not orthogonal else 0
   # One draw for everything (block matrices, norm vectors, iid rows): one RNG program.
   gaussian = jax.random.normal(key, (num_blocks * dim + num_norms + num_rows, dim), jnp.float32)
   if orthogonal:
-    blocks = gaussian[:num_blocks * dim].reshape(num_blocks, dim, dim)
-    q, r = jnp.linalg.qr(blocks)
-    signs = jnp.where(jnp.diagonal(r, axis1=-2, axis2=-1) < 0, -1.0, 1.0)
-    q = q * signs[:, None, :]  # Column j of Q_b times sign(R_b[j, j]).
-    rows = jnp.swapaxes(q, -1, -2).reshape(num_blocks * dim, dim)[:num_features]
+    rows = _haar_rows(gaussian[:num_blocks * dim].reshape(num_blocks, dim, dim))[:num_features]
   else:
     rows = gaussian
     if scaling == "chi":  # Gaussian rows: chi norms already.
@@ -90,6 +83,14 @@ def _random_matrix(key, *, num_features, dim, scaling, orthogonal, dtype):
   else:
     norms = jnp.full((num_features,), math.sqrt(dim), jnp.float32)
   return (rows * norms[:, None]).astype(dtype)
+
+
+def _haar_rows(blocks: jax.Array) -> jax.Array:
+  """The rows of every `Q_b sign(diag R_b)` (`Q_b R_b = blocks[b]`, `[n, D, D]`): `[n·D, D]`."""
+  q, r = jnp.linalg.qr(blocks)
+  signs = jnp.where(jnp.diagonal(r, axis1=-2, axis2=-1) < 0, -1.0, 1.0)
+  q = q * signs[:, None, :]  # Column j of Q_b times sign(R_b[j, j]).
+  return jnp.swapaxes(q, -1, -2).reshape(-1, blocks.shape[-1])
 
 
 def gaussian_random_matrix(key: jax.Array, num_features: int, dim: int, *,
@@ -214,18 +215,9 @@ def favor_features(x: jax.Array, projection: jax.Array, *, kind: str = "positive
   _common.check_rank(x, "x")
   _check_projection(x, projection)
   _common.check_choice(kind, "kind", _KINDS)
-  return _favor_features(x, projection, kind=kind, is_query=bool(is_query),
-                         stabilize=bool(stabilize))
-
-
-@functools.partial(jax.jit, static_argnames=("kind", "is_query", "stabilize"))
-def _favor_features(x, projection, *, kind, is_query, stabilize):
-  dtype = _common.compute_dtype(x, projection)
-  x = x.astype(dtype) * x.shape[-1] ** -0.25
-  w = projection.astype(dtype)
-  m = w.shape[0]
-  wx = jnp.einsum("...d,md->...m", x, w)
-  half_sq_norm = 0.5 * jnp.sum(x * x, axis=-1, keepdims=True)
+  is_query, stabilize = bool(is_query), bool(stabilize)
+  wx, half_sq_norm = _favor_exponents(x, projection)
+  m = jnp.shape(projection)[0]
   # Queries: over features (axis -1); keys: over positions and features (axes -3 and -1).
   axes = (-1,) if is_query else (-3, -1)
   if kind == "positive":
@@ -238,6 +230,17 @@ def _favor_features(x, projection, *, kind, is_query, stabilize):
     log_scale = log_scale - lax.stop_gradient(jnp.max(log_scale, axis=axes, keepdims=True))
   scale = jnp.exp(log_scale) / math.sqrt(m)
   return scale * jnp.concatenate([jnp.sin(wx), jnp.cos(wx)], axis=-1)
+
+
+def _favor_exponents(x: jax.Array, projection: jax.Array) -> tuple[jax.Array, jax.Array]:
+  """`(W x̂, ‖x̂‖²/2)` for `x̂ = x D^{-1/4}`, `x [..., D]`, `W [m, D]` (at least float32).
+
+  The positive FAVOR+ exponent is their difference.
+  """
+  dtype = _common.compute_dtype(x, projection)
+  x = jnp.asarray(x, dtype) * jnp.shape(x)[-1] ** -0.25
+  wx = jnp.einsum("...d,md->...m", x, jnp.asarray(projection, dtype))
+  return wx, 0.5 * jnp.sum(x * x, axis=-1, keepdims=True)
 
 
 def performer_attention(q: jax.Array, k: jax.Array, v: jax.Array, projection: jax.Array, *,
@@ -283,3 +286,93 @@ def performer_attention(q: jax.Array, k: jax.Array, v: jax.Array, projection: ja
   v = jnp.asarray(v, _common.compute_dtype(v))
   out = kernelized_attention(phi_q, phi_k, v, causal=causal, chunk_size=chunk_size, eps=eps)
   return out.astype(out_dtype)
+
+
+def performer_init_state(batch_size: int, num_heads: int, num_features: int,
+                         head_dim: int) -> dict[str, jax.Array]:
+  """The empty state of `performer_step`: `S = 0`, `z = 0` and the stabiliser `c = -1e30`.
+
+  Args:
+    batch_size: `B`.
+    num_heads: `H`.
+    num_features: `m`, the rows of the projection.
+    head_dim: `D` of the values.
+
+  Returns:
+    `{"s": [B, H, m, D], "z": [B, H, m], "c": [B, H]}` (float32).
+  """
+  b, h, m = batch_size, num_heads, num_features
+  return {"s": jnp.zeros((b, h, m, head_dim)), "z": jnp.zeros((b, h, m)),
+          "c": jnp.full((b, h), -1e30)}
+
+
+def _key_logits(k: jax.Array, projection: jax.Array) -> jax.Array:
+  """The positive FAVOR+ exponent of keys, `W k̂ − ‖k̂‖²/2` `[..., m]`, not stabilised."""
+  wx, half_sq_norm = _favor_exponents(k, projection)
+  return wx - half_sq_norm
+
+
+def performer_final_state(k: jax.Array, v: jax.Array,
+                          projection: jax.Array) -> dict[str, jax.Array]:
+  r"""The state of `performer_step` after positions `0..T-1`, stabilised as the full pass is.
+
+  .. math::
+    c = \max_{j, f} \ell_{jf}, \quad \phi(k_j) = e^{\ell_j - c} / \sqrt{m}, \qquad
+    S = \sum_j \phi(k_j) v_j^\top, \quad z = \sum_j \phi(k_j),
+
+  with `ℓ_j = W k̂_j − ‖k̂_j‖²/2` (positive features), the maximum per batch element and head.
+
+  Args:
+    k: keys `[..., T, H, D]` (float32).
+    v: values `[..., T, H, Dv]`.
+    projection: `W [m, D]`.
+
+  Returns:
+    `{"s": [..., H, m, Dv], "z": [..., H, m], "c": [..., H]}`.
+  """
+  logits = _key_logits(k, projection)  # [..., T, H, m]
+  c = jnp.max(logits, axis=(-3, -1))
+  phi_k = jnp.exp(logits - c[..., None, :, None]) / math.sqrt(jnp.shape(projection)[0])
+  return {"s": _kv_state(phi_k, v), "z": phi_k.sum(-3), "c": c}
+
+
+def performer_step(state: dict[str, jax.Array], q: jax.Array, k: jax.Array, v: jax.Array,
+                   projection: jax.Array, *,
+                   eps: float = 1e-6) -> tuple[dict[str, jax.Array], jax.Array]:
+  r"""One causal position of `performer_attention` (positive features): the recurrent form.
+
+  .. math::
+    c_t = \max(c_{t-1}, \max_f \ell_{tf}), \quad \rho = e^{c_{t-1} - c_t}, \quad
+    \phi(k_t) = e^{\ell_t - c_t} / \sqrt{m},
+
+    S_t = \rho S_{t-1} + \phi(k_t) v_t^\top, \quad z_t = \rho z_{t-1} + \phi(k_t), \qquad
+    o_t = \frac{S_t^\top \phi(q_t)}{z_t^\top \phi(q_t) + \epsilon},
+
+  with `ℓ_t = W k̂_t − ‖k̂_t‖²/2` and `φ(q_t)` from `favor_features` (per-row stabiliser). The
+  running maximum `c` (as in online softmax) replaces the full pass's maximum over the whole
+  sequence; both cancel in the ratio up to `eps`, so stepping `t = 0..T-1` from
+  `performer_init_state` equals the causal `performer_attention` up to about `eps / z`.
+
+  See 'Rethinking Attention with Performers' by Choromanski et al.
+  (https://arxiv.org/abs/2009.14794).
+
+  Args:
+    state: `{"s": [..., H, m, Dv], "z": [..., H, m], "c": [..., H]}`.
+    q: the query `[..., H, D]` at position `t` (float32).
+    k: the key `[..., H, D]`.
+    v: the value `[..., H, Dv]`.
+    projection: `W [m, D]`.
+    eps: added to the denominator.
+
+  Returns:
+    `(state, o)`: the state after `t`, and the output `[..., H, Dv]`.
+  """
+  logits = _key_logits(k, projection)  # [..., H, m]
+  c = jnp.maximum(state["c"], jnp.max(logits, axis=-1))
+  rescale = jnp.exp(state["c"] - c)
+  phi_k = jnp.exp(logits - c[..., None]) / math.sqrt(jnp.shape(projection)[0])
+  s = _add_kv(state["s"] * rescale[..., None, None], phi_k, v)
+  z = state["z"] * rescale[..., None] + phi_k
+  phi_q = favor_features(q[..., None, :, :], projection, is_query=True)[..., 0, :, :]
+  out = jnp.einsum("...hf,...hfe->...he", phi_q, s)
+  return {"s": s, "z": z, "c": c}, out / (jnp.sum(phi_q * z, axis=-1, keepdims=True) + eps)

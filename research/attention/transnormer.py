@@ -1,18 +1,28 @@
 """TransNormer's two attentions: NormAttention (linear, normalised) and DiagAttention (blocks).
 
 The functional versions are parameter-free: the normalisations have no gain or bias (the flax
-layers add learnable gains where the published model has them).
+layers add learnable gains where the published model has them). Each attention has its full form
+(`norm_attention`, `diag_attention`) and, for decoding, its recurrent one-position form
+(`norm_step`: the state `S = Σ φ(k_j) v_jᵀ`; `diag_step`: a ring of the current block's keys and
+values) with the state's initialiser (`*_init_state`) and the state after a prompt
+(`*_final_state`).
 """
 from __future__ import annotations
 
-import functools
+import math
 from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
 
 from research.attention import _common
-from research.attention.linear import elu_plus_one, kernelized_attention
+from research.attention.linear import _add_kv, _kv_state, elu_plus_one, kernelized_attention
+from research.attention.softmax import (
+  _write_kv,
+  softmax_final_state,
+  softmax_init_state,
+  softmax_step,
+)
 
 _NORMS = ("rms", "simple_rms", "layer")
 _SCORES = ("softmax", "relu")
@@ -127,8 +137,8 @@ def norm_attention(q: jax.Array, k: jax.Array, v: jax.Array, *, causal: bool = F
   return _normalize(out, eps, norm=norm).astype(out_dtype)
 
 
-@functools.partial(jax.jit, static_argnames=("norm",))
-def _normalize(x, eps, *, norm):
+def _normalize(x: jax.Array, eps: float, *, norm: str) -> jax.Array:
+  """The `norm` of NormAttention over `[..., H, Dv]` (see `norm_attention`)."""
   if norm == "rms":
     return rms_norm(x, eps=eps)
   if norm == "layer":
@@ -169,16 +179,12 @@ def diag_attention(q: jax.Array, k: jax.Array, v: jax.Array, *, block_size: int,
   _common.check_qkv(q, k, v, same_length=True)
   block_size = _common.check_positive_int(block_size, "block_size")
   _common.check_choice(scores, "scores", _SCORES)
-  return _diag_attention(q, k, v, eps, block_size=block_size, causal=bool(causal), scores=scores)
-
-
-@functools.partial(jax.jit, static_argnames=("block_size", "causal", "scores"))
-def _diag_attention(q, k, v, eps, *, block_size, causal, scores):
+  causal = bool(causal)
   dtype = _common.compute_dtype(q, k, v)
   out_dtype = _common.output_dtype(q, k, v)
   batch_shape = jnp.shape(q)[:-3]
   t, d = q.shape[-3], q.shape[-1]
-  qh, kh, vh = (_common.to_heads_major(x.astype(dtype)) for x in (q, k, v))
+  qh, kh, vh = (_common.to_heads_major(jnp.asarray(x, dtype)) for x in (q, k, v))
   size = min(block_size, t)
   num_blocks = -(-t // size)
   padded = num_blocks * size
@@ -203,3 +209,137 @@ def _diag_attention(q, k, v, eps, *, block_size, causal, scores):
   if scores == "relu":
     out = _simple_rms_norm_heads(out, eps)
   return out.astype(out_dtype)
+
+
+def norm_init_state(batch_size: int, num_heads: int, head_dim: int) -> dict[str, jax.Array]:
+  """The empty state of `norm_step`: `S = 0 [B, H, D, D]` (float32; no normaliser `z`).
+
+  Args:
+    batch_size: `B`.
+    num_heads: `H`.
+    head_dim: `D` of queries, keys and values (an elementwise feature map).
+
+  Returns:
+    `{"s": [B, H, D, D]}`.
+  """
+  b, h, d = batch_size, num_heads, head_dim
+  return {"s": jnp.zeros((b, h, d, d))}
+
+
+def norm_final_state(k: jax.Array, v: jax.Array, *,
+                     feature_map: Callable[[jax.Array], jax.Array] = elu_plus_one
+                     ) -> dict[str, jax.Array]:
+  """The state of `norm_step` after positions `0..T-1`: `S = Σ_j φ(k_j) v_jᵀ`.
+
+  Args:
+    k: keys `[..., T, H, D]` (float32).
+    v: values `[..., T, H, Dv]`.
+    feature_map: `φ`.
+
+  Returns:
+    `{"s": [..., H, D, Dv]}`.
+  """
+  return {"s": _kv_state(feature_map(k), v)}
+
+
+def norm_step(state: dict[str, jax.Array], q: jax.Array, k: jax.Array, v: jax.Array, *,
+              feature_map: Callable[[jax.Array], jax.Array] = elu_plus_one, norm: str = "rms",
+              eps: float = 1e-6) -> tuple[dict[str, jax.Array], jax.Array]:
+  r"""One causal position of `norm_attention`: the recurrent form of NormAttention.
+
+  .. math::
+    S_t = S_{t-1} + \phi(k_t) v_t^\top, \qquad o_t = \mathrm{Norm}\!\left(S_t^\top \phi(q_t)\right).
+
+  Stepping `t = 0..T-1` from `norm_init_state` gives the causal `norm_attention`.
+
+  See 'The Devil in Linear Transformer' by Qin et al. (https://arxiv.org/abs/2210.10340).
+
+  Args:
+    state: `{"s": [..., H, D, Dv]}`.
+    q: the query `[..., H, D]` at position `t` (float32).
+    k: the key `[..., H, D]`.
+    v: the value `[..., H, Dv]`.
+    feature_map: `φ`.
+    norm: `"rms"`, `"simple_rms"` (over all heads) or `"layer"`, as in `norm_attention`.
+    eps: the normalisation's epsilon.
+
+  Returns:
+    `(state, o)`: the state after `t`, and the output `[..., H, Dv]`.
+  """
+  _common.check_choice(norm, "norm", _NORMS)
+  phi_q, phi_k = feature_map(q), feature_map(k)
+  s = _add_kv(state["s"], phi_k, v)
+  out = jnp.einsum("...hf,...hfe->...he", phi_q, s)
+  return {"s": s}, _normalize(out, eps, norm=norm)
+
+
+def diag_init_state(batch_size: int, num_heads: int, block_size: int,
+                    head_dim: int) -> dict[str, jax.Array]:
+  """The empty state of `diag_step`: a ring of `block_size` key/value slots, all zero.
+
+  Args:
+    batch_size: `B`.
+    num_heads: `H`.
+    block_size: `w`, DiagAttention's block length.
+    head_dim: `D` of keys and values.
+
+  Returns:
+    `{"k", "v": [B, H, w, D]}` (float32).
+  """
+  return softmax_init_state(batch_size, num_heads, block_size, head_dim)
+
+
+def diag_final_state(k: jax.Array, v: jax.Array, block_size: int) -> dict[str, jax.Array]:
+  """The state of `diag_step` after positions `0..T-1`: the keys and values of the last block.
+
+  The current block starts at `⌊(T-1)/w⌋·w`; its positions fill the first slots of the ring
+  (slot `t mod w` holds position `t`), the rest are zero.
+
+  Args:
+    k: keys `[..., T, H, D]`.
+    v: values `[..., T, H, Dv]`.
+    block_size: `w`.
+
+  Returns:
+    `{"k": [..., H, w, D], "v": [..., H, w, Dv]}`.
+  """
+  start = ((k.shape[-3] - 1) // block_size) * block_size
+  return softmax_final_state(k[..., start:, :, :], v[..., start:, :, :], block_size)
+
+
+def diag_step(state: dict[str, jax.Array], q: jax.Array, k: jax.Array, v: jax.Array, position,
+              *, scores: str = "softmax",
+              eps: float = 1e-6) -> tuple[dict[str, jax.Array], jax.Array]:
+  r"""One causal position of `diag_attention`: attend within the current block only.
+
+  .. math::
+    K[t \bmod w] \leftarrow k_t, \quad V[t \bmod w] \leftarrow v_t, \qquad
+    o_t = \sum_{j = w\lfloor t/w \rfloor}^{t} \mathrm{softmax}_j(q_t^\top k_j / \sqrt{D})\, v_j
+
+  (or `SRMSNorm(Σ_j ReLU(q_tᵀk_j / √D) v_j)` over all heads for `scores="relu"`). The ring has
+  `w` slots (`w` = its length): a block's positions overwrite the previous block's, and slots
+  after `t mod w` (still the previous block) are masked out. Stepping `t = 0..T-1` from
+  `diag_init_state` gives the causal `diag_attention`.
+
+  See 'The Devil in Linear Transformer' by Qin et al. (https://arxiv.org/abs/2210.10340).
+
+  Args:
+    state: the ring `{"k": [..., H, w, D], "v": [..., H, w, Dv]}`.
+    q: the query `[..., H, D]` at position `t`.
+    k: the key `[..., H, D]`.
+    v: the value `[..., H, Dv]`.
+    position: `t` (an int scalar, may be traced).
+    scores: `"softmax"` (T2) or `"relu"` (T1).
+    eps: SimpleRMSNorm's epsilon (`"relu"` only).
+
+  Returns:
+    `(state, o)`: the ring with slot `t mod w` written, and the output `[..., H, Dv]`.
+  """
+  _common.check_choice(scores, "scores", _SCORES)
+  slot = position % state["k"].shape[-2]
+  if scores == "softmax":
+    return softmax_step(state, q, k, v, slot)
+  state, valid = _write_kv(state, k, v, slot)
+  logits = jnp.einsum("...hd,...hld->...hl", q, state["k"]) / math.sqrt(q.shape[-1])
+  out = jnp.einsum("...hl,...hld->...hd", jnp.where(valid, jax.nn.relu(logits), 0), state["v"])
+  return state, _simple_rms_norm_heads(out, eps)

@@ -27,11 +27,11 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-from research.models.transformer import TransformerLM, empty_cache, layer_kinds
+from research.models.transformer import TransformerLM, empty_caches
 
 
 class Cache(NamedTuple):
-  """Decoding state: the next position and one cache per layer (see `transformer.empty_cache`)."""
+  """Decoding state: the next position and one cache per layer (see `transformer.empty_caches`)."""
   position: jax.Array   # int32 scalar: the position the next token will take
   layers: tuple         # per layer: {"k", "v"} (softmax, diag) or {"s"[, "z"][, "c"]}, + "conv"
 
@@ -58,12 +58,7 @@ def init_cache(model: TransformerLM, variables, batch_size: int, max_len: int) -
   `variables` is accepted for symmetry (no parameter is read: the shapes follow the model).
   """
   del variables
-  heads = model.num_heads
-  layers = tuple(
-    empty_cache(kind, batch_size, max_len, num_heads=heads, head_dim=model.width // heads,
-                block_size=model.block_size, num_features=model.num_features,
-                conv_size=model.conv_size)
-    for kind in layer_kinds(model))
+  layers = empty_caches(model, batch_size, max_len)
   return Cache(jnp.zeros((), jnp.int32), layers)
 
 

@@ -16,12 +16,16 @@ settings for the last two (`"t1"`: ReLU block scores + SimpleRMSNorm, NormAttent
 `φ = elu` and SimpleRMSNorm; `"t2"`: softmax block scores, NormAttention with `φ = 1 + elu` and
 LayerNorm with gain and bias), as `research.attention.MultiHeadAttention` does.
 
-Incremental decoding (one token at a time) is the `decode` method: a KV cache for softmax layers
-(all past positions) and diag layers (a ring of `block_size` slots: only the current block is
-attended), and the recurrent state `S = Σ φ(k_j) v_jᵀ`, `z = Σ φ(k_j)` for linear, performer and
-norm layers (norm keeps no `z`). `prefill` runs the full forward pass over a prompt and returns the
-same caches. The step functions below are the recurrent forms of the kernels, written once per
-kind; `research.models.decoding` builds sampling on them.
+Every layer's attention is research.attention's one attention layer, `MultiHeadAttention`, in the
+model's layout (`causal_attention`: one fused `qkv` projection, the short convolution, float32
+attention). Incremental decoding (one token at a time) is the `decode` method: each layer looks up
+its kind's recurrent step and state in the registry `research.attention.kinds.KERNELS` (the forms
+live next to the full ones in `research.attention.softmax`, `linear`, `performer` and
+`transnormer`): a KV cache for softmax layers (all past positions) and diag layers (a ring of
+`block_size` slots: only the current block is attended), and the recurrent state
+`S = Σ φ(k_j) v_jᵀ`, `z = Σ φ(k_j)` for linear, performer and norm layers (norm keeps no `z`).
+`prefill` runs the full forward pass over a prompt and returns the same caches (each kind's
+`final_state`); `research.models.decoding` builds sampling on them.
 
 Short convolution (`conv_size = c > 0`): the projections `[q, k, v]_t` of every layer go through
 a causal depthwise convolution of width `c` before attention, `y_t = Σ_{i<c} w_i ⊙ x_{t-c+1+i}`
@@ -67,25 +71,20 @@ from typing import Any
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
-from jax import lax
 
 from research.attention import (
-  diag_attention,
+  KINDS,
+  VARIANTS,
+  MultiHeadAttention,
   elu_plus_one,
-  favor_features,
   gaussian_orthogonal_random_matrix,
-  layer_norm,
-  linear_attention,
-  norm_attention,
-  performer_attention,
-  rms_norm,
-  simple_rms_norm,
-  softmax_attention,
   transnormer_layer_kinds,
+  variant_settings,
 )
 
-KINDS = ("softmax", "linear", "performer", "norm", "diag")
-VARIANTS = ("t1", "t2")
+__all__ = ["KINDS", "VARIANTS", "Block", "TransformerLM", "causal_attention", "empty_caches",
+           "init_lm", "layer_kinds", "normal_flat", "param_count", "scaled_normal",
+           "variant_settings"]
 _EPS = 1e-6
 
 
@@ -122,15 +121,6 @@ def layer_kinds(model: TransformerLM) -> tuple[str, ...]:
     if kind not in KINDS:
       raise ValueError(f"attention kinds must be in {KINDS} (or 'transnormer'), got {kind!r}.")
   return kinds
-
-
-def variant_settings(variant: str) -> dict[str, Any]:
-  """TransNormer's settings of diag and norm attention: `"t1"` or `"t2"` (see the module doc)."""
-  if variant not in VARIANTS:
-    raise ValueError(f"variant must be one of {VARIANTS}, got {variant!r}.")
-  if variant == "t1":
-    return dict(diag_scores="relu", feature_map=jax.nn.elu, norm="simple_rms")
-  return dict(diag_scores="softmax", feature_map=elu_plus_one, norm="layer")
 
 
 def init_lm(model: TransformerLM, key: jax.Array):
@@ -194,247 +184,41 @@ def param_count(variables) -> int:
   return int(sum(math.prod(x.shape) for x in jax.tree_util.tree_leaves(params)))
 
 
-# --- Recurrent (one-position) forms of the attention kernels. q, k, v: [B, H, D]. -------------
+def causal_attention(kind: str, *, width: int, num_heads: int, variant: str, block_size: int,
+                     num_features: int, chunk_size: int, conv_size: int, dtype: Any,
+                     **kwargs) -> MultiHeadAttention:
+  """The attention of a layer of `kind`: `MultiHeadAttention` in the language model's layout.
 
-def _softmax_step(q, k_cache, v_cache, valid):
-  """`Σ_j softmax_j(q·k_j/√D) v_j` over the cached keys `[B, H, L, D]` where `valid [L]`."""
-  logits = jnp.einsum("bhd,bhld->bhl", q, k_cache) / math.sqrt(q.shape[-1])
-  logits = jnp.where(valid, logits, jnp.finfo(logits.dtype).min)
-  return jnp.einsum("bhl,bhld->bhd", jax.nn.softmax(logits, axis=-1), v_cache)
-
-
-def _relu_step(q, k_cache, v_cache, valid):
-  """T1's block scores: `SRMSNorm(Σ_j ReLU(q·k_j/√D) v_j)` over all heads concatenated."""
-  logits = jnp.einsum("bhd,bhld->bhl", q, k_cache) / math.sqrt(q.shape[-1])
-  out = jnp.einsum("bhl,bhld->bhd", jnp.where(valid, jax.nn.relu(logits), 0), v_cache)
-  return simple_rms_norm(out.reshape(out.shape[0], -1), eps=_EPS).reshape(out.shape)
-
-
-def _favor_logits(x, projection):
-  """The positive FAVOR+ exponent `W x̂ − ‖x̂‖²/2`, `x̂ = x D^{-1/4}`, for `x [..., D]`."""
-  x = x * x.shape[-1] ** -0.25
-  return jnp.einsum("...d,md->...m", x, projection) - 0.5 * jnp.sum(x * x, -1, keepdims=True)
-
-
-def _normalize(out, norm):
-  if norm == "rms":
-    return rms_norm(out, eps=_EPS)
-  if norm == "layer":
-    return layer_norm(out, eps=_EPS)
-  flat = out.reshape(out.shape[:-2] + (-1,))  # simple_rms: over all heads concatenated
-  return simple_rms_norm(flat, eps=_EPS).reshape(out.shape)
-
-
-class CausalSelfAttention(nn.Module):
-  """Causal multi-head self-attention of one `kind`, with a full pass and a one-token step.
-
-  `__call__` is the full causal pass (research.attention's kernels); `prefill` is the same pass
-  that also returns the decoding cache; `decode` attends from one new position to the cache.
-
-  Attributes:
-    features: output width `F` (the model width).
-    num_heads: heads `H`.
-    head_dim: per-head dimension `D`.
-    kind: `"softmax" | "linear" | "performer" | "norm" | "diag"`.
-    variant: TransNormer settings of `"diag"` and `"norm"`: `"t1"` or `"t2"`.
-    block_size: DiagAttention's block length `w`.
-    num_features: FAVOR+ features `m` (performer).
-    chunk_size: chunk length of the causal linear kernels (speed only).
-    conv_size: short causal convolution width over `[q, k, v]` (0: none).
-    dtype: computation dtype of the projections (attention runs in float32).
+  Causal, one fused `qkv` projection and an `out` over the concatenated heads (no biases,
+  `scaled_normal` kernels), the short convolution of width `conv_size`, attention in float32;
+  `φ = elu + 1` for linear layers, TransNormer's `variant` settings for norm and diag layers.
+  `kwargs` go to the module (e.g. `name`, or `parent=None` for an unbound copy).
   """
-  features: int
-  num_heads: int
-  head_dim: int
-  kind: str = "softmax"
-  variant: str = "t2"
-  block_size: int = 16
-  num_features: int = 64
-  chunk_size: int = 64
-  conv_size: int = 0
-  dtype: Any = jnp.float32
-
-  def setup(self):
-    h, d = self.num_heads, self.head_dim
-    if self.conv_size < 0:
-      raise ValueError(f"conv_size must be >= 0 (0: no short convolution), got {self.conv_size}.")
-    if self.kind == "diag" and self.block_size < 1:
-      raise ValueError(f"block_size must be >= 1, got {self.block_size}.")
-    if self.kind == "performer" and self.num_features < 1:
-      raise ValueError(f"num_features must be >= 1, got {self.num_features}.")
-    settings = variant_settings(self.variant)
-    self.feature_map = settings["feature_map"] if self.kind == "norm" else elu_plus_one
-    self.norm = settings["norm"]
-    self.diag_scores = settings["diag_scores"]
-    self.qkv = nn.Dense(3 * h * d, use_bias=False, dtype=self.dtype,
-                        kernel_init=scaled_normal)
-    self.out = nn.Dense(self.features, use_bias=False, dtype=self.dtype,
-                        kernel_init=scaled_normal)
-    if self.conv_size:
-      self.conv_kernel = self.param("conv_kernel", scaled_normal, (self.conv_size, 3 * h * d))
-    if self.kind == "performer":
-      self.projection = self.variable(
-        "performer", "projection",
-        lambda: gaussian_orthogonal_random_matrix(self.make_rng("params"), self.num_features, d))
-    if self.kind == "norm" and self.norm == "layer":
-      self.norm_scale = self.param("norm_scale", nn.initializers.ones, (h, d))
-      self.norm_bias = self.param("norm_bias", nn.initializers.zeros, (h, d))
-
-  def _split(self, qkv):
-    qkv = qkv.reshape(qkv.shape[:-1] + (3, self.num_heads, self.head_dim))
-    return qkv[..., 0, :, :], qkv[..., 1, :, :], qkv[..., 2, :, :]
-
-  def _out(self, out, dtype):
-    if self.kind == "norm" and self.norm == "layer":
-      out = out * self.norm_scale + self.norm_bias
-    out = out.reshape(out.shape[:-2] + (-1,)).astype(self.dtype)
-    return self.out(out).astype(dtype)
-
-  def __call__(self, x: jax.Array) -> jax.Array:
-    """The full causal pass: `x [B, T, F] -> [B, T, F]`."""
-    return self._full(x, cache_len=None)[0]
-
-  def prefill(self, x: jax.Array, cache_len: int):
-    """The full causal pass over `x [B, T, F]`, and the cache after its last position."""
-    return self._full(x, cache_len=cache_len)
-
-  def _full(self, x, *, cache_len):
-    projected = self.qkv(x).astype(jnp.float32)  # [B, T, 3HD]
-    if self.conv_size:
-      # Left-pad with conv_size - 1 zeros: y_t = Σ_i w_i x_{t - (c-1) + i} (causal, depthwise).
-      padded = jnp.pad(projected, ((0, 0), (self.conv_size - 1, 0), (0, 0)))
-      t = projected.shape[1]
-      mixed = sum(self.conv_kernel[i] * padded[:, i:i + t] for i in range(self.conv_size))
-      q, k, v = self._split(mixed)
-    else:
-      q, k, v = self._split(projected)
-    kind = self.kind
-    if kind == "softmax":
-      out = softmax_attention(q, k, v, causal=True)
-    elif kind == "linear":
-      out = linear_attention(q, k, v, causal=True, chunk_size=self.chunk_size, eps=_EPS)
-    elif kind == "performer":
-      out = performer_attention(q, k, v, self.projection.value, causal=True,
-                                chunk_size=self.chunk_size, eps=_EPS)
-    elif kind == "norm":
-      out = norm_attention(q, k, v, causal=True, feature_map=self.feature_map, norm=self.norm,
-                           chunk_size=self.chunk_size, eps=_EPS)
-    else:
-      out = diag_attention(q, k, v, block_size=self.block_size, causal=True,
-                           scores=self.diag_scores, eps=_EPS)
-    out = self._out(out, x.dtype)
-    if cache_len is None:
-      return out, None
-    cache = self._cache_from(q, k, v, cache_len)
-    if self.conv_size:
-      cache["conv"] = padded[:, padded.shape[1] - (self.conv_size - 1):]
-    return out, cache
-
-  def _cache_from(self, q, k, v, cache_len):
-    """The decoding cache after positions `0..T-1` given their keys and values `[B, T, H, D]`."""
-    t = k.shape[1]
-    kind = self.kind
-    heads_major = lambda x: jnp.swapaxes(x, 1, 2)  # [B, T, H, D] -> [B, H, T, D]
-    if kind == "softmax":
-      if cache_len < t:
-        raise ValueError(f"cache_len = {cache_len} is shorter than the prompt ({t}).")
-      pad = ((0, 0), (0, 0), (0, cache_len - t), (0, 0))
-      return {"k": jnp.pad(heads_major(k), pad), "v": jnp.pad(heads_major(v), pad)}
-    if kind == "diag":
-      w = self.block_size
-      start = ((t - 1) // w) * w  # the current (last, maybe partial) block
-      pad = ((0, 0), (0, 0), (0, w - (t - start)), (0, 0))
-      return {"k": jnp.pad(heads_major(k[:, start:]), pad),
-              "v": jnp.pad(heads_major(v[:, start:]), pad)}
-    if kind == "performer":  # the full pass's whole-sequence stabiliser, then a running max
-      logits = _favor_logits(k, self.projection.value)  # [B, T, H, m]
-      c = jnp.max(logits, axis=(1, 3))  # [B, H]
-      phi_k = jnp.exp(logits - c[:, None, :, None]) / math.sqrt(self.num_features)
-      return {"s": jnp.einsum("bthf,bthe->bhfe", phi_k, v), "z": phi_k.sum(1), "c": c}
-    phi_k = self.feature_map(k)
-    cache = {"s": jnp.einsum("bthf,bthe->bhfe", phi_k, v)}
-    if kind == "linear":
-      cache["z"] = phi_k.sum(1)
-    return cache
-
-  def init_cache(self, batch_size: int, cache_len: int):
-    """An empty cache (shapes only; no parameters are read)."""
-    return empty_cache(self.kind, batch_size, cache_len, num_heads=self.num_heads,
-                       head_dim=self.head_dim, block_size=self.block_size,
-                       num_features=self.num_features, conv_size=self.conv_size)
-
-  def decode(self, x: jax.Array, cache, position: jax.Array):
-    """One new position: `x [B, F]` at `position` (a scalar int) -> (`[B, F]`, new cache)."""
-    projected = self.qkv(x).astype(jnp.float32)  # [B, 3HD]
-    conv_cache = {}
-    if self.conv_size:  # the last conv_size - 1 projections, oldest first, then this one
-      window = jnp.concatenate([cache["conv"], projected[:, None]], axis=1)
-      projected = jnp.sum(self.conv_kernel * window, axis=1)
-      conv_cache = {"conv": window[:, 1:]}
-    q, k, v = self._split(projected)  # [B, H, D]
-    kind = self.kind
-    if kind in ("softmax", "diag"):
-      length = cache["k"].shape[2]
-      slot = position if kind == "softmax" else position % self.block_size
-      k_cache = lax.dynamic_update_slice_in_dim(cache["k"], k[:, :, None], slot, axis=2)
-      v_cache = lax.dynamic_update_slice_in_dim(cache["v"], v[:, :, None], slot, axis=2)
-      # softmax: every past position; diag: slots 0..slot hold the current block's keys.
-      valid = jnp.arange(length) <= slot
-      step = _relu_step if (kind == "diag" and self.diag_scores == "relu") else _softmax_step
-      out = step(q, k_cache, v_cache, valid)
-      new_cache = {"k": k_cache, "v": v_cache}
-    elif kind == "performer":
-      # Running maximum `c` of the keys' exponents: rescale the sums when it grows (as online
-      # softmax does); it cancels in the ratio up to eps.
-      projection = self.projection.value
-      logits = _favor_logits(k, projection)  # [B, H, m]
-      c = jnp.maximum(cache["c"], jnp.max(logits, axis=-1))
-      rescale = jnp.exp(cache["c"] - c)
-      phi_k = jnp.exp(logits - c[..., None]) / math.sqrt(self.num_features)
-      s = cache["s"] * rescale[..., None, None] + phi_k[..., None] * v[..., None, :]
-      z = cache["z"] * rescale[..., None] + phi_k
-      phi_q = favor_features(q[:, None], projection, is_query=True)[:, 0]
-      out = (jnp.einsum("bhf,bhfe->bhe", phi_q, s)
-             / (jnp.sum(phi_q * z, axis=-1, keepdims=True) + _EPS))
-      new_cache = {"s": s, "z": z, "c": c}
-    else:
-      phi_q, phi_k = self.feature_map(q), self.feature_map(k)
-      s = cache["s"] + phi_k[..., None] * v[..., None, :]
-      out = jnp.einsum("bhf,bhfe->bhe", phi_q, s)
-      new_cache = {"s": s}
-      if kind == "linear":
-        z = cache["z"] + phi_k
-        out = out / (jnp.sum(phi_q * z, axis=-1, keepdims=True) + _EPS)
-        new_cache["z"] = z
-      else:
-        out = _normalize(out, self.norm)
-    return self._out(out, x.dtype), {**new_cache, **conv_cache}
+  settings = variant_settings(variant)
+  return MultiHeadAttention(
+    num_heads, width // num_heads, kind=kind, causal=True, out_features=width, dtype=dtype,
+    kernel_init=scaled_normal, chunk_size=chunk_size,
+    feature_map=settings["feature_map"] if kind == "norm" else elu_plus_one, eps=_EPS,
+    num_features=num_features, norm=settings["norm"], block_size=block_size,
+    diag_scores=settings["diag_scores"], fused=True, conv_size=conv_size,
+    attention_dtype=jnp.float32, **kwargs)
 
 
-def empty_cache(kind: str, batch_size: int, cache_len: int, *, num_heads: int, head_dim: int,
-                block_size: int, num_features: int, conv_size: int = 0) -> dict[str, jax.Array]:
-  """The zero cache of one attention layer before any position.
+def empty_caches(model: TransformerLM, batch_size: int, cache_len: int) -> tuple[dict, ...]:
+  """The empty cache of every layer of `model` before any position (no parameter is read).
 
-  softmax: `k, v [B, H, cache_len, D]`; diag: `k, v [B, H, block_size, D]` (a ring);
-  linear: `s [B, H, D, D]`, `z [B, H, D]`; norm: `s`; performer: `s [B, H, m, D]`,
-  `z [B, H, m]` and the running stabiliser `c [B, H]`. With a short convolution, also
-  `conv [B, conv_size - 1, 3HD]`: the last projections `[q, k, v]` before the convolution.
+  Per layer, the kind's `init_state` (`research.attention.kinds.KERNELS`): softmax
+  `k, v [B, H, cache_len, D]`; diag `k, v [B, H, block_size, D]` (a ring); linear
+  `s [B, H, D, D]`, `z [B, H, D]`; norm `s`; performer `s [B, H, m, D]`, `z [B, H, m]` and the
+  running stabiliser `c [B, H]`. With a short convolution, also `conv [B, conv_size - 1, 3HD]`:
+  the last projections `[q, k, v]` before the convolution.
   """
-  b, h, d = batch_size, num_heads, head_dim
-  if kind in ("softmax", "diag"):
-    length = cache_len if kind == "softmax" else block_size
-    cache = {"k": jnp.zeros((b, h, length, d)), "v": jnp.zeros((b, h, length, d))}
-  elif kind == "performer":
-    m = num_features
-    cache = {"s": jnp.zeros((b, h, m, d)), "z": jnp.zeros((b, h, m)),
-             "c": jnp.full((b, h), -1e30)}
-  else:
-    cache = {"s": jnp.zeros((b, h, d, d))}
-    if kind == "linear":
-      cache["z"] = jnp.zeros((b, h, d))
-  if conv_size:
-    cache["conv"] = jnp.zeros((b, conv_size - 1, 3 * h * d))
-  return cache
+  return tuple(
+    causal_attention(kind, width=model.width, num_heads=model.num_heads, variant=model.variant,
+                     block_size=model.block_size, num_features=model.num_features,
+                     chunk_size=model.chunk_size, conv_size=model.conv_size, dtype=model.dtype,
+                     parent=None).init_cache(batch_size, cache_len)
+    for kind in layer_kinds(model))
 
 
 class Block(nn.Module):
@@ -464,10 +248,10 @@ class Block(nn.Module):
     if self.features % self.num_heads:
       raise ValueError(f"width {self.features} is not a multiple of num_heads {self.num_heads}.")
     self.attention_norm = nn.RMSNorm(dtype=self.dtype)
-    self.attention = CausalSelfAttention(
-      self.features, self.num_heads, self.features // self.num_heads, kind=self.kind,
-      variant=self.variant, block_size=self.block_size, num_features=self.num_features,
-      chunk_size=self.chunk_size, conv_size=self.conv_size, dtype=self.dtype)
+    self.attention = causal_attention(
+      self.kind, width=self.features, num_heads=self.num_heads, variant=self.variant,
+      block_size=self.block_size, num_features=self.num_features, chunk_size=self.chunk_size,
+      conv_size=self.conv_size, dtype=self.dtype)
     self.mlp_norm = nn.RMSNorm(dtype=self.dtype)
     hidden = self.mlp_ratio * self.features
     self.mlp_in = nn.Dense((2 if self.mlp == "glu" else 1) * hidden, dtype=self.dtype,

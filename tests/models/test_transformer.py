@@ -33,8 +33,9 @@ def test_short_convolution_is_a_causal_depthwise_filter():
   variables = init_lm(model, jax.random.key(0))
   attention = model.bind(variables).blocks[0].attention
   x = jax.random.normal(jax.random.key(1), (2, 7, 16))
-  projected = np.asarray(attention.qkv(x))
-  w = np.asarray(variables["params"]["block_0"]["attention"]["conv_kernel"])
+  params = variables["params"]["block_0"]["attention"]
+  projected = np.asarray(x) @ np.asarray(params["qkv"]["kernel"])  # the fused projection
+  w = np.asarray(params["conv_kernel"])
   expected = np.zeros_like(projected)
   for t in range(7):
     for i in range(3):
