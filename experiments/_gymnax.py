@@ -15,7 +15,6 @@ import numpy as np
 
 from research import envs, models, rl
 from research.runtime import Plot, Report, Series, Table, ci_band, format_pm, require, summarize
-from research.runtime.timing import machine_load
 
 # Published returns (gymnax README, PPO checkpoints of gymnax-blines; PureJaxRL for CartPole).
 PUBLISHED_RETURN = {"CartPole-v1": 500.0, "Acrobot-v1": -80.0, "Breakout-MinAtar": 28.0}
@@ -103,18 +102,12 @@ def check_agent_config(config) -> None:
 # --- reporting ---------------------------------------------------------------------------------
 
 
+COMPILE_NOTE = ("Speed: the Timings table (compile s counts init + step; a warm persistent "
+                "compilation cache makes it small: pass --cache_dir= to measure a cold compile).")
+
+
 def ci_cell(values, digits=1) -> str:
   return format_pm(summarize(np.asarray(values, np.float64)), digits)
-
-
-def speed_cells(info, env_steps_per_chunk: int) -> dict[str, str]:
-  """Compile time and environment steps per second (all members), excluding and including it."""
-  steps = env_steps_per_chunk * info.chunks_run * info.members.num_members
-  run = max(info.run_seconds, 1e-9)
-  return {"compile s": f"{info.compile_seconds:.1f}",
-          "run s": f"{info.run_seconds:.1f}",
-          "env steps/s (excl. compile)": f"{steps / run:,.0f}",
-          "env steps/s (incl. compile)": f"{steps / (run + info.compile_seconds):,.0f}"}
 
 
 def learning_curve_plot(name, title, history_return, members, env_steps_per_chunk) -> Plot:
@@ -134,13 +127,13 @@ def learning_curve_plot(name, title, history_return, members, env_steps_per_chun
 
 
 def return_report(algo, config, final, history, info, env_steps_per_chunk) -> Report:
-  """`algo`'s results: return vs published and speed, per-seed finals, learning curves."""
+  """`algo`'s results: return vs published, per-seed finals, learning curves (the speed is in
+  the runtime's Timings table)."""
   members = info.members
   multi = len(members.points) > 1
   published = PUBLISHED_RETURN.get(config.env_name)
   steps_per_seed = env_steps_per_chunk * len(history["return"])
   tail = max(1, len(history["return"]) // 4)
-  speed = speed_cells(info, env_steps_per_chunk)
   rows, seed_rows = [], []
   for p in range(len(members.points)):
     sel = members.point_index == p
@@ -150,9 +143,7 @@ def return_report(algo, config, final, history, info, env_steps_per_chunk) -> Re
     rows.append(([members.point_label(p)] if multi else []) + [
         config.env_name, int(sel.sum()), f"{steps_per_seed:,}", ci_cell(last),
         ci_cell(tail_mean), ci_cell(greedy),
-        "—" if published is None else f"{published:g}",
-        speed["compile s"], speed["run s"], speed["env steps/s (excl. compile)"],
-        speed["env steps/s (incl. compile)"]])
+        "—" if published is None else f"{published:g}"])
     for i, m in enumerate(np.flatnonzero(sel)):
       seed_rows.append(([members.point_label(p)] if multi else []) + [
           int(members.seed_index[m]), f"{last[i]:.1f}", f"{greedy[i]:.1f}"])
@@ -162,15 +153,12 @@ def return_report(algo, config, final, history, info, env_steps_per_chunk) -> Re
              f"last {tail} chunk(s); greedy = {config.eval_episodes} greedy-policy episodes per "
              "seed after training; mean ± 95% Student-t CI over seeds. Published: gymnax README / "
              "gymnax-blines PPO checkpoints (CartPole-v1 500, Acrobot-v1 ≈ −80, Breakout-MinAtar "
-             "≈ 28). Speed: environment steps of all members per second of the chunks run, "
-             f"excluding and including the compile time; {info.num_devices} device(s). "
-             + machine_load() + " when the report was made.")
+             "≈ 28).")
   tables = [
       Table(f"{algo} on {config.env_name}",
             point + ["environment", "seeds", "env steps per seed", "training return (last chunk)",
-                     f"training return (last {tail} chunks)", "greedy return", "published",
-                     "compile s", "run s", "env steps/s excl. compile",
-                     "env steps/s incl. compile"], rows, caption),
+                     f"training return (last {tail} chunks)", "greedy return", "published"],
+            rows, caption),
       Table(f"{algo} on {config.env_name}: final return per seed",
             point + ["seed", "training return (last chunk)", "greedy return"], seed_rows),
   ]
@@ -181,7 +169,4 @@ def return_report(algo, config, final, history, info, env_steps_per_chunk) -> Re
     plots.append(learning_curve_plot(f"{config.experiment}_greedy_return",
                                        f"{algo} on {config.env_name}: greedy return",
                                        history["eval_return"], members, env_steps_per_chunk))
-  notes = (f"compile {info.compile_seconds:.1f} s (init + step; a warm persistent compilation "
-           "cache makes this small: pass --cache_dir= to measure a cold compile); "
-           f"{machine_load()} when the report was made.")
-  return Report(tables, plots, notes)
+  return Report(tables, plots, COMPILE_NOTE)

@@ -3,13 +3,15 @@
 A one-chunk, one-member benchmark experiment. `step` checks on device, at a short length, that
 what is timed computes the right thing (`softmax_attention` against
 `jax.nn.dot_product_attention`, chunked causal linear attention against its naive masked
-formula). `report`, on the host, compiles `value_and_grad` of `⟨attention(q, k, v), g⟩` with
+formula). The measurement phase (`measure`, on the host after the chunk; stored in the work
+directory's `measurements.json`) compiles `value_and_grad` of `⟨attention(q, k, v), g⟩` with
 respect to `q, k, v` for every variant, causal and not, at every length; reads the compiled
 program's memory analysis (peak = arguments + outputs + temporaries − aliased: XLA's buffer
 assignment, before running anything) and its cost analysis (executed FLOPs); runs it (best of a
-few repeats after a warm-up call, compilation excluded); measures the CPU's matmul rate in the
-same run as the practical ceiling; and reports times, memory, achieved GFLOP/s, speed-ups against
-`jax.nn.dot_product_attention` and the crossover lengths. Softmax attention is not run above
+few repeats after a warm-up call, compilation excluded); and measures the CPU's matmul rate in
+the same run as the practical ceiling. `report` only formats what was stored: times, memory,
+achieved GFLOP/s, speed-ups against `jax.nn.dot_product_attention` and the crossover lengths.
+Softmax attention is not run above
 `config.softmax_max_len` (its time is extrapolated ∝ T² from the longest run, and marked so);
 its memory is still read from the compiled program.
 
@@ -167,13 +169,22 @@ def make(config) -> Experiment:
     checks["causal_linear_vs_naive"] = jnp.max(jnp.abs(chunked - naive))
     return {**state, **checks}, checks
 
+  def measure(final, info):
+    del final, info
+    rate, matmul_s = matmul_rate(int(config.matmul_size), int(config.matmul_repeats))
+    rows = [{"variant": variant, "causal": causal, "T": t, **row}
+            for (variant, causal, t), row in _measure(config, lengths, variants, modes).items()]
+    return {"matmul_gflops": rate, "matmul_seconds": matmul_s, "rows": rows,
+            "devices": f"{jax.device_count()} {jax.default_backend().upper()} device(s)",
+            "load": machine_load()}
+
   def report(final, history, info):
     del history
     checks = {k: float(np.asarray(v)[0]) for k, v in final.items() if k != "key"}
     return _report(config, lengths, variants, modes, checks, info)
 
   return Experiment(init=init, step=step, num_chunks=1, report=report, updates_per_chunk=1,
-                    check_config=check_config)
+                    check_config=check_config, measure=measure)
 
 
 def _best_time(fn, args, repeats: int, single_run_s: float) -> tuple[float, int]:
@@ -252,10 +263,9 @@ def _fmt_length(value, lengths) -> str:
 
 
 def _report(config, lengths, variants, modes, checks, info):
-  rate, matmul_s = matmul_rate(int(config.matmul_size), int(config.matmul_repeats))
-  start = time.perf_counter()
-  results = _measure(config, lengths, variants, modes)
-  bench_s = time.perf_counter() - start
+  measured = info.measurements
+  rate, matmul_s = measured["matmul_gflops"], measured["matmul_seconds"]
+  results = {(r["variant"], r["causal"], r["T"]): r for r in measured["rows"]}
   mode_name = {False: "non-causal", True: "causal"}
   shape = (f"batch {config.batch}, {config.heads} heads, head dim {config.head_dim}, float32; "
            f"forward + backward (value_and_grad of ⟨out, g⟩ for q, k, v)")
@@ -288,20 +298,20 @@ def _report(config, lengths, variants, modes, checks, info):
       "program's memory analysis (arguments + outputs + temporaries − aliased). GFLOP: XLA's "
       f"cost analysis of the compiled program (softmax computes the full T×T scores even when "
       f"causal). Matmul rate measured in this run: {rate:.1f} GFLOP/s "
-      f"({config.matmul_size}² float32).")
+      f"({config.matmul_size}² float32).", timed=True)
 
   # --- Pivots: time, memory, speed-up. ------------------------------------------------------
-  def pivot(name, value, caption):
+  def pivot(name, value, caption, timed=False):
     pivot_rows = []
     for causal in modes:
       for variant in variants:
         pivot_rows.append([LABELS[variant], mode_name[causal],
                            *[value(results[(variant, causal, t)], causal, t) for t in lengths]])
     return Table(name, ["variant", "mask", *[f"T = {t:,}" for t in lengths]], pivot_rows,
-                 caption)
+                 caption, timed)
 
   time_table = pivot("Time (s) vs T", lambda r, c, t: _fmt_time(r),
-                     f"{shape}. '~': extrapolated ∝ T² from T = {cap:,}.")
+                     f"{shape}. '~': extrapolated ∝ T² from T = {cap:,}.", timed=True)
   memory_table = pivot("Peak memory (MiB) vs T", lambda r, c, t: f"{r['peak'] / MIB:.1f}",
                        "From the compiled program's memory analysis (softmax too, at every T: "
                        "compiled, not run, above the cap).")
@@ -313,7 +323,8 @@ def _report(config, lengths, variants, modes, checks, info):
     return _fmt_ratio(base["time"] / r["time"], base["extrapolated"] or r["extrapolated"])
 
   speed_table = pivot("Speed-up vs jax.nn.dot_product_attention (same mask)", speedup,
-                      "dot_product_attention's time ÷ this variant's; '~': softmax extrapolated.")
+                      "dot_product_attention's time ÷ this variant's; '~': softmax extrapolated.",
+                      timed=True)
 
   # --- Crossovers, memory growth, GFLOP/s at the longest measured length. --------------------
   cross_rows = []
@@ -347,9 +358,9 @@ def _report(config, lengths, variants, modes, checks, info):
       "dot_product_attention with the same mask. "
       "Slopes are least-squares fits on log-log axes: 1 is linear, 2 quadratic."
       + (" Softmax slopes above the cap use extrapolated times (slope 2 by construction)."
-         if extrapolated_any else ""))
+         if extrapolated_any else ""), timed=True)
 
-  # --- The targets. ------------------------------------------------------------
+  # --- The config's targets. ------------------------------------------------------------
   t_target = int(config.target_len) if int(config.target_len) in lengths else lengths[-1]
   target_rows = []
   for causal, goal in ((True, float(config.causal_speedup_target)),
@@ -397,11 +408,10 @@ def _report(config, lengths, variants, modes, checks, info):
     extrap_note = (f" dot_product_attention at T = {t_target:,} is extrapolated ∝ T² from "
                    f"T = {cap:,} (not run; a run takes tens of seconds and GBs of memory).")
   target_table = Table(
-      "The issue's targets", ["target", "measured", "asked", "met"], target_rows,
-      f"{shape}; {jax.device_count()} {jax.default_backend().upper()} device(s), "
-      f"{machine_load()} when the report was made: times vary by tens of percent with the "
-      "load."
-      + extrap_note)
+      "Speed and memory targets", ["target", "measured", "asked", "met"], target_rows,
+      f"{shape}; {measured['devices']}, {measured['load']} when measured: times vary by tens "
+      "of percent with the load."
+      + extrap_note, timed=True)
 
   check_table = Table(
       "Correctness of what is timed (on device, T = "
@@ -433,8 +443,8 @@ def _report(config, lengths, variants, modes, checks, info):
                         "sequence length T", f"{what} ({unit})", series, logx=True, logy=True))
 
   summary = _summary(config, results, lengths, modes, rate, t_target, linear_slopes, limit)
-  summary += (f"\n\nBenchmark wall time {bench_s:.0f} s (compilation included), after the "
-              f"on-device checks ({info.compile_seconds:.1f} s compile).")
+  summary += (f"\n\nMeasurement phase {info.measure_seconds:.0f} s (compilation included), "
+              f"after the on-device checks ({info.compile_seconds:.1f} s compile).")
   tables = [target_table, time_table, memory_table, speed_table, cross_table, check_table,
             long_table]
   return Report(tables, plots, summary)

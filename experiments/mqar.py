@@ -196,13 +196,16 @@ def make(config) -> Experiment:
         for b in eval_sets])
     return out
 
+  def measure(final, info):
+    del final, info
+    return measure_speed(config, kinds, widths, models, optimizer, train_batch, loss_fn)
+
   def report(final, history, info):
-    return _report(config, final, history, info, kinds, widths, pairs, models, optimizer,
-                   train_batch, loss_fn)
+    return _report(config, final, history, info, kinds, widths, pairs, models)
 
   return Experiment(init=init, step=step, num_chunks=int(config.num_chunks), report=report,
                     updates_per_chunk=int(config.updates_per_chunk), finalize=finalize,
-                    log_members=False, check_config=check_config)
+                    log_members=False, check_config=check_config, measure=measure)
 
 
 def training_throughput(model, optimizer, train_batch, loss_fn, *, updates: int = 20) -> float:
@@ -242,8 +245,23 @@ def sampling_seconds(kind: str, config) -> tuple[float, float]:
   return timing.first, timing.seconds
 
 
-def _report(config, final, history, info, kinds, widths, pairs, models, optimizer, train_batch,
-            loss_fn):
+def measure_speed(config, kinds, widths, models, optimizer, train_batch, loss_fn) -> dict:
+  """The measurement phase: training tokens/s of each kind at the middle width (when
+  `config.measure_speed`) and sampling seconds of `config.sampling_kinds`."""
+  bench_width = widths[len(widths) // 2]
+  training, sampling = {}, {}
+  for k in kinds:
+    if config.measure_speed:
+      training[k] = training_throughput(models[f"{k}_w{bench_width}"], optimizer, train_batch,
+                                        loss_fn)
+    if k in tuple(config.sampling_kinds):
+      first, seconds = sampling_seconds(k, config)
+      sampling[k] = {"first_call_seconds": first, "seconds": seconds}
+  return {"bench_width": bench_width, "training_tokens_per_s": training, "sampling": sampling,
+          "load": machine_load()}
+
+
+def _report(config, final, history, info, kinds, widths, pairs, models):
   acc = {name: np.asarray(final[name]) for name in final}  # [seeds, pairs]
   rows = []
   for k in kinds:
@@ -299,19 +317,15 @@ def _report(config, final, history, info, kinds, widths, pairs, models, optimize
                             100 * np.asarray(history[f"{k}_w{widths[-1]}/accuracy"]).reshape(
                               len(steps), -1).mean(1)) for k in kinds]))
 
+  measured = info.measurements
+  bench_width = measured["bench_width"]
   speed_rows = []
-  bench_width = widths[len(widths) // 2]
   for k in kinds:
-    row = [LABELS[k], "not measured"]
-    if config.measure_speed:
-      tokens_per_s = training_throughput(models[f"{k}_w{bench_width}"], optimizer, train_batch,
-                                         loss_fn)
-      row[1] = f"{tokens_per_s:,.0f}"
-    if k in tuple(config.sampling_kinds):
-      first, seconds = sampling_seconds(k, config)
-      row += [f"{seconds:.3f}", f"{first:.1f}"]
-    else:
-      row += ["–", "–"]
+    tokens_per_s = measured["training_tokens_per_s"].get(k)
+    row = [LABELS[k], "not measured" if tokens_per_s is None else f"{tokens_per_s:,.0f}"]
+    sampled = measured["sampling"].get(k)
+    row += (["–", "–"] if sampled is None else
+            [f"{sampled['seconds']:.3f}", f"{sampled['first_call_seconds']:.1f}"])
     speed_rows.append(row)
   speed = Table(
     "Speed", ["model", f"training tokens/s (width {bench_width}, one seed)",
@@ -321,7 +335,7 @@ def _report(config, final, history, info, kinds, widths, pairs, models, optimize
     "sequences, 8-token prompt, 32 new tokens, a 2-layer width-64 model, median of 7. Whole run: "
     f"{info.run_seconds:.0f} s of training for {len(acc)} models × "
     f"{info.members.num_seeds} seeds after {info.compile_seconds:.0f} s of compilation, on a "
-    f"{machine_load()} when the report was made.")
+    f"{measured['load']} when measured.", timed=True)
   return Report([table, _paired_table(acc, kinds, widths, pairs), speed], plots,
                 _summary(acc, kinds, widths, pairs))
 

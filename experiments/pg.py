@@ -32,7 +32,6 @@ from experiments import _gymnax as G
 from research import envs, models, rl
 from research import rng as prng
 from research.runtime import Experiment, Plot, Report, Series, Table, ci_band, require
-from research.runtime.timing import machine_load
 
 ALGORITHMS = ("reinforce", "reinforce_baseline", "a2c")
 NAMES = {"reinforce": "REINFORCE", "reinforce_baseline": "REINFORCE with baseline",
@@ -258,18 +257,12 @@ def pg_report(config, algos, final, history, info) -> Report:
         ret = history[f"{name}/return"][:, sel]
         plots_series.append(Series(NAMES[name], np.cumsum(steps.mean(axis=1)), ret.mean(axis=1),
                                    *ci_band(ret.T)))
-  speed = G.speed_cells(info, 0)
-  total_steps = sum(float(history[f"{a}/steps"].sum()) for a in algos)
-  run = max(info.run_seconds, 1e-9)
   caption = (f"Policy-gradient methods on gymnax {config.env_name}: env steps per seed = "
              "environment steps of the episodes played (mean over seeds); training return = "
              "mean return of the episodes finished in the last chunk; greedy = "
              f"{config.eval_episodes} greedy-policy episodes per seed after training; mean ± 95% "
              "Student-t CI over seeds. Published: the environment's solved level (gymnax "
-             f"README). Compile {speed['compile s']} s; {total_steps / run:,.0f} env steps/s "
-             f"of all algorithms and seeds excluding compilation, "
-             f"{total_steps / (run + info.compile_seconds):,.0f} including it; "
-             f"{info.num_devices} device(s); {machine_load()} when the report was made.")
+             "README).")
   point = ["sweep point"] if multi else []
   tables = [Table(f"Policy gradient on {config.env_name}",
                   point + ["algorithm", "seeds", "env steps per seed",
@@ -278,5 +271,4 @@ def pg_report(config, algos, final, history, info) -> Report:
   plots = [Plot("pg_return", f"Policy gradient on {config.env_name}",
                 "environment steps per seed", "episode return", plots_series)] if plots_series \
       else []
-  return Report(tables, plots, f"compile {info.compile_seconds:.1f} s; {machine_load()} when the "
-                "report was made.")
+  return Report(tables, plots, G.COMPILE_NOTE)

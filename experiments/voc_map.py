@@ -3,9 +3,10 @@
 A one-chunk, one-member experiment. `make` reads the worked example's JSON (host I/O, before
 anything is compiled) and draws the fixed synthetic benchmark set with a seeded NumPy generator;
 `step` evaluates the worked example with `research.metrics.voc_map` under `jit` (both AP
-methods, every detection's TP/FP, precision and recall); `report`, on the host, checks it against
-the published APs and the per-detection NumPy loop, then times `voc_map` against that loop on the
-synthetic set (best of a few repeats each, compilation excluded) and compares their APs.
+methods, every detection's TP/FP, precision and recall). The measurement phase (`measure`, on the
+host; stored in `measurements.json`) times `voc_map` against the per-detection NumPy loop on the
+synthetic set (best of a few repeats each, compilation excluded) and compares their APs; `report`
+checks the worked example against the published APs and that loop, and formats the timings.
 
 See 'The PASCAL Visual Object Classes (VOC) Challenge' by Everingham, Van Gool, Williams, Winn,
 Zisserman (http://host.robots.ox.ac.uk/pascal/VOC/pubs/everingham10.pdf), and 'A Survey on
@@ -135,15 +136,19 @@ def make(config) -> Experiment:
     out = evaluate(padilla_jnp)
     return out, {f"padilla/ap_{m}": out[f"ap_{m}"] for m in METHODS}
 
+  def measure(final, info):
+    del final, info
+    return measure_speed(config, synthetic, num_classes)
+
   def report(final, history, info):
-    del history, info
+    del history
     result = {k: np.asarray(v[0]) for k, v in final.items()}
     tables, plots, notes = _padilla_report(data, padilla, result, threshold)
-    speed_table, speed_notes = _speed_report(config, synthetic, num_classes)
+    speed_table, speed_notes = _speed_report(config, info.measurements)
     return Report([tables[0], speed_table, *tables[1:]], plots, "\n\n".join([notes, speed_notes]))
 
   return Experiment(init=init, step=step, num_chunks=1, report=report, updates_per_chunk=1,
-                    check_config=check_config)
+                    check_config=check_config, measure=measure)
 
 
 def _padilla_report(data, problem, result, threshold):
@@ -214,8 +219,9 @@ def _padilla_report(data, problem, result, threshold):
   return [ap_table, det_table], [plot], notes
 
 
-def _speed_report(config, problem, num_classes):
-  """Times `voc_map` (after one compiling call) and the NumPy loop on the synthetic set."""
+def measure_speed(config, problem, num_classes) -> dict:
+  """Times `voc_map` (after one compiling call) and the NumPy loop on the synthetic set, and
+  compares their results (the measurement phase)."""
   threshold = float(config.iou_threshold)
   ours = {m: (lambda m=m: metrics.voc_map(**problem, num_classes=num_classes,
                                           iou_threshold=threshold, method=m)) for m in METHODS}
@@ -233,24 +239,39 @@ def _speed_report(config, problem, num_classes):
     start = time.perf_counter()
     ref_results["all_points"] = reference["all_points"]()
     ref_time = min(ref_time, time.perf_counter() - start)
+  return {
+      "voc_map_seconds": ours_time, "reference_seconds": ref_time, "first_call_seconds": first_call,
+      "max_ap_gap": {m: float(np.nanmax(np.abs(np.asarray(results[m].ap_per_class)
+                                               - ref_results[m].ap_per_class))) for m in METHODS},
+      "same_nan": all(np.array_equal(np.isnan(np.asarray(results[m].ap_per_class)),
+                                     np.isnan(ref_results[m].ap_per_class)) for m in METHODS),
+      "same_flags": all(np.array_equal(np.asarray(results[m].det_tp), ref_results[m].det_tp)
+                        and np.array_equal(np.asarray(results[m].det_fp), ref_results[m].det_fp)
+                        for m in METHODS),
+      "voc_map_map": {m: float(results[m].map) for m in METHODS},
+      "reference_map": {m: float(ref_results[m].map) for m in METHODS},
+      "num_detections": len(problem["det_scores"]), "num_ground_truths": len(problem["gt_labels"]),
+      "devices": f"{jax.device_count()} {jax.default_backend().upper()} device(s)"}
 
-  gaps = {m: float(np.nanmax(np.abs(np.asarray(results[m].ap_per_class)
-                                    - ref_results[m].ap_per_class))) for m in METHODS}
-  same_nan = all(np.array_equal(np.isnan(np.asarray(results[m].ap_per_class)),
-                                np.isnan(ref_results[m].ap_per_class)) for m in METHODS)
-  same_flags = all(np.array_equal(np.asarray(results[m].det_tp), ref_results[m].det_tp)
-                   and np.array_equal(np.asarray(results[m].det_fp), ref_results[m].det_fp)
-                   for m in METHODS)
+
+def _speed_report(config, measured):
+  """The speed table and note from the measurement phase's output."""
+  threshold = float(config.iou_threshold)
+  num_classes = int(config.synthetic_classes)
+  ours_time, ref_time = measured["voc_map_seconds"], measured["reference_seconds"]
+  first_call, gaps = measured["first_call_seconds"], measured["max_ap_gap"]
+  same_nan, same_flags = measured["same_nan"], measured["same_flags"]
   speedup = ref_time / ours_time
   target_time, target_speedup = float(config.time_target_s), float(config.speedup_target)
-  num_det, num_gt = len(problem["det_scores"]), len(problem["gt_labels"])
+  num_det, num_gt = measured["num_detections"], measured["num_ground_truths"]
+  ours_map, ref_map = measured["voc_map_map"], measured["reference_map"]
   rows = [
       ["voc_map (JAX, jit)", f"{ours_time:.3f}", f"{speedup:.1f}×",
-       f"{float(results['all_points'].map):.6f}", f"{float(results['11_point'].map):.6f}",
+       f"{ours_map['all_points']:.6f}", f"{ours_map['11_point']:.6f}",
        f"< {target_time} s: {'yes' if ours_time < target_time else 'NO'}; "
        f"≥ {target_speedup:g}×: {'yes' if speedup >= target_speedup else 'NO'}"],
       ["NumPy per-detection loop", f"{ref_time:.3f}", "1.0×",
-       f"{ref_results['all_points'].map:.6f}", f"{ref_results['11_point'].map:.6f}", ""],
+       f"{ref_map['all_points']:.6f}", f"{ref_map['11_point']:.6f}", ""],
   ]
   identical = same_flags and same_nan and max(gaps.values()) < 1e-6
   table = Table(
@@ -265,8 +286,8 @@ def _speed_report(config, problem, num_classes):
       f"first call, compilation included: {first_call:.2f} s for both methods). Same rules; TP/FP "
       f"flags of every detection identical: {'yes' if same_flags else 'NO'}; max |ΔAP| per "
       f"class: {gaps['all_points']:.1e} (all-point), {gaps['11_point']:.1e} (11-point) "
-      f"(float32 vs float64). {jax.device_count()} {jax.default_backend().upper()} "
-      "device(s); a busy machine makes both times longer.")
+      f"(float32 vs float64). {measured['devices']}; a busy machine makes both times longer.",
+      timed=True)
   notes = (f"**Speed.** On {num_det:,} detections voc_map takes {ours_time:.3f} s after "
            f"compilation, {speedup:.1f}× faster than the per-detection NumPy loop "
            f"({ref_time:.3f} s), with {'identical' if identical else 'DIFFERENT'} TP/FP flags and "

@@ -3,9 +3,13 @@
 `make(config) -> Experiment` does the static work and returns pure functions:
 - `init(key, hparams) -> state` for ONE member (one seed at one sweep point),
 - `step(state) -> (state, metrics)`: one chunk of work for one member (usually a `lax.scan`),
-- `report(final, history, info) -> Report` on the host, after the last chunk.
+- `measure(final, info) -> dict` (optional): the measurement phase on the host, after the last
+  chunk (timing programs, evaluating the final parameters); the runtime times it and stores its
+  result in `measurements.json` (`research.runtime.measurement`),
+- `report(final, history, info) -> Report` on the host: formats `final`, the history and
+  `info.measurements` only, so a finished run's report can be re-rendered without recomputing.
 The runtime vmaps `init`/`step` over the flat member axis, shards it over devices and hosts,
-checkpoints, logs and renders the report. Experiments never do I/O.
+checkpoints, logs, measures and renders the report. Experiments never do I/O.
 """
 
 from __future__ import annotations
@@ -18,15 +22,21 @@ from research.runtime.report import Report
 
 
 class RunInfo(NamedTuple):
-  """What `report` may need to know about the run besides the results."""
+  """What `measure` and `report` may need to know about the run besides the results.
+
+  The timings are the run's, over all its launches (from `timings.json`), so a resumed or
+  re-rendered run reports the seconds its chunks took when they ran.
+  """
 
   config: Any
   members: Members
   num_devices: int
   num_processes: int
-  compile_seconds: float
-  run_seconds: float          # wall time of the chunks run by this launch (compilation excluded)
-  chunks_run: int             # chunks run by this launch (fewer than num_chunks after a resume)
+  compile_seconds: float      # compilation of the launches that ran chunks
+  run_seconds: float          # wall time of the run's chunks (compilation excluded)
+  chunks_run: int             # chunks whose time is known (num_chunks for a finished run)
+  measure_seconds: float = 0.0          # the measurement phase (0 before it or without one)
+  measurements: Mapping[str, Any] = {}  # what `measure` returned, as stored (JSON data)
 
 
 class Experiment(NamedTuple):
@@ -39,7 +49,14 @@ class Experiment(NamedTuple):
       (scalars, or small vectors such as per-episode values within the chunk).
     num_chunks: how many times `step` runs.
     report: `(final, history, info) -> Report`, host-side NumPy. `final` is `finalize(state)`
-      for every real member, stacked; `history[name]` is `[num_chunks, members, ...]`.
+      for every real member, stacked; `history[name]` is `[num_chunks, members, ...]`;
+      `info.measurements` is what `measure` returned. Formats only: no timing, no training.
+    measure: `(final, info) -> dict` or None: the measurement phase, on the host after the last
+      chunk (compiling and timing programs, evaluating or sampling the final parameters). Its
+      result (numbers, strings, lists, dicts, arrays; string keys) is stored as JSON in
+      `measurements.json` and reaches `report` as `info.measurements` (arrays as lists); a
+      relaunch of the finished run loads it instead of measuring again. Tables of timings it
+      feeds are marked `Table(..., timed=True)`.
     hparams: the sweepable hyperparameters and their values from the config. Only these may
       appear in `config.sweep`; they reach `init` as arrays so a grid of them is vmapped.
     updates_per_chunk: updates per member per chunk (for the progress bar's updates/s).
@@ -66,3 +83,4 @@ class Experiment(NamedTuple):
   log_members: bool = True
   check_config: Callable[[Any], None] | None = None
   hparam_choices: Mapping[str, Sequence[str]] = {}
+  measure: Callable[[Any, RunInfo], Mapping[str, Any]] | None = None

@@ -14,6 +14,7 @@ import jax
 import numpy as np
 
 from research.runtime import devices, outputs
+from research.runtime import measurement as measurement_lib
 from research.runtime import workdir as workdir_lib
 from research.runtime.checkpoint import Checkpointer
 from research.runtime.errors import ConfigError, NonFiniteError
@@ -157,12 +158,16 @@ def run(experiment: Experiment, config, workdir, *, progress: bool = True, resta
        f"on {jax.device_count()} device(s), {jax.process_count()} process(es); "
        f"compiled in {compile_seconds:.2f} s")
 
+  timings = measurement_lib.RunTimings(workdir, num_chunks=num_chunks, start=start,
+                                       fresh=restored is None, write=primary)
+  timings.start_launch(start_chunk=start, compile_seconds=compile_seconds,
+                       devices=jax.device_count(), processes=jax.process_count())
   writer = None
   if primary:
     writer = outputs.MetricsWriter(workdir, start_chunk=start,
                                    tensorboard=bool(config.get("tensorboard", True)))
   bar = _progress_bar(progress and primary, num_chunks, start)
-  run_seconds, status = 0.0, "completed"
+  status = "completed"
   try:
     with _Preemption() as preemption:
       for chunk in range(start, num_chunks):
@@ -170,7 +175,7 @@ def run(experiment: Experiment, config, workdir, *, progress: bool = True, resta
         state, metrics = step_compiled(state)
         metrics = {k: np.asarray(v)[:num_members] for k, v in devices.to_host(metrics).items()}
         elapsed = time.perf_counter() - t
-        run_seconds += elapsed
+        timings.chunk_done(chunk, elapsed)
         for name, value in metrics.items():
           history[name][chunk] = value
         if writer is not None:
@@ -197,13 +202,21 @@ def run(experiment: Experiment, config, workdir, *, progress: bool = True, resta
       writer.close()
     checkpointer.close()
 
-  info = RunInfo(config, members, jax.device_count(), jax.process_count(), compile_seconds,
-                 run_seconds, num_chunks - start if status == "completed" else 0)
+  info = RunInfo(config, members, jax.device_count(), jax.process_count(),
+                 timings.compile_seconds, timings.run_seconds, timings.chunks_run)
   if status != "completed":
     return RunResult(None, status, info)
   finalize = jax.jit(lambda s: _key_data(jax.vmap(experiment.finalize or (lambda x: x))(s)))
   final = jax.tree.map(lambda x: np.asarray(x)[:num_members], devices.to_host(finalize(state)))
+  measure = (None if experiment.measure is None else lambda: experiment.measure(final, info))
+  measurements, measure_seconds = measurement_lib.measure_or_load(
+      measure, workdir, identity={"program": program, "num_chunks": num_chunks},
+      timings=timings, write=primary, echo=echo)
+  info = info._replace(measure_seconds=measure_seconds, measurements=measurements)
   report = experiment.report(final, history, info)
+  report = report._replace(tables=[*report.tables, measurement_lib.timing_table(
+      timings, updates_per_chunk=experiment.updates_per_chunk,
+      env_steps_per_chunk=experiment.env_steps_per_chunk, num_members=num_members)])
   if primary:
     outputs.write_report(workdir, report)
     if experiment.finalize is not None:  # without it `final` is the whole state: not saved

@@ -1,9 +1,11 @@
 """Everything the runtime writes into the work directory (process 0 only).
 
 `config.json`, `metrics.jsonl` (one line per chunk), TensorBoard events (tensorboardX, no
-TensorFlow needed), `results.md`, `results.csv` (the first table; further tables as
-`results_<name>.csv`), one PNG per plot, and `final.npz` (the experiment's `finalize` output per
-member, for statistics the report does not compute).
+TensorFlow needed), `results.md`, `results.csv` (the first untimed table; further untimed tables
+as `results_<name>.csv`), `timings.csv` and `timings_<name>.csv` (the run's timings and the
+experiment's timed tables: seconds differ between runs, results do not), one PNG per plot, and
+`final.npz` (the experiment's `finalize` output per member, for statistics the report does not
+compute). `timings.json` and `measurements.json` are written by `research.runtime.measurement`.
 """
 
 from __future__ import annotations
@@ -87,15 +89,29 @@ def write_report(workdir: pathlib.Path, report: Report) -> list[pathlib.Path]:
     md += [f"![{plot.title}]({plot.name}.png)", ""]
   (workdir / "results.md").write_text("\n".join(md))
   written.append(workdir / "results.md")
-  for i, table in enumerate(report.tables):
-    path = workdir / ("results.csv" if i == 0 else f"results_{_slug(table.name)}.csv")
-    _write_csv(path, table)
-    written.append(path)
+  for path, table in zip(csv_names(report.tables), report.tables, strict=True):
+    _write_csv(workdir / path, table)
+    written.append(workdir / path)
   for plot in report.plots:
     path = workdir / f"{plot.name}.png"
     render_plot(plot, path)
     written.append(path)
   return written
+
+
+def csv_names(tables) -> list[str]:
+  """The CSV file of each table: `results.csv` for the first untimed one, `results_<name>.csv`
+  for the other untimed ones, `timings_<name>.csv` for timed ones (`timings.csv` for the run's
+  own timings table, named "timings")."""
+  names, first = [], True
+  for table in tables:
+    slug = _slug(table.name)
+    if table.timed:
+      names.append("timings.csv" if slug == "timings" else f"timings_{slug}.csv")
+    else:
+      names.append("results.csv" if first else f"results_{slug}.csv")
+      first = False
+  return names
 
 
 def write_final(workdir: pathlib.Path, final, members) -> pathlib.Path:

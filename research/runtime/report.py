@@ -10,12 +10,17 @@ from typing import Any, NamedTuple
 
 
 class Table(NamedTuple):
-  """A results table. `rows` hold already formatted cells (str) or numbers."""
+  """A results table. `rows` hold already formatted cells (str) or numbers.
+
+  `timed`: the table shows seconds or rates measured on this machine (they differ between two
+  runs of one config); it is written to `timings_<name>.csv`, never to `results*.csv`.
+  """
 
   name: str
   columns: Sequence[str]
   rows: Sequence[Sequence[Any]]
   caption: str = ""
+  timed: bool = False
 
 
 class Series(NamedTuple):
@@ -41,7 +46,8 @@ class Plot(NamedTuple):
 
 
 class Report(NamedTuple):
-  """Everything an experiment shows: tables (the first is `results.csv`), plots and notes."""
+  """Everything an experiment shows: tables (the first untimed one is `results.csv`), plots and
+  notes."""
 
   tables: Sequence[Table] = ()
   plots: Sequence[Plot] = ()

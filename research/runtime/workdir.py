@@ -29,7 +29,8 @@ LENGTH_FIELD = "num_chunks"
 RUNTIME_FIELDS = frozenset({"checkpoint_every", "keep_checkpoints", "tensorboard", "nan_guard"})
 # What a run writes at the top of its work directory (besides checkpoints/ and tensorboard/);
 # `clear` removes only these, never other files a user keeps there.
-_RUN_FILES = ("config.json", "metrics.jsonl", "results.md", "results*.csv", "final.npz", "*.png")
+_RUN_FILES = ("config.json", "metrics.jsonl", "results.md", "results*.csv", "final.npz", "*.png",
+              "timings.json", "timings*.csv", "measurements.json")
 
 
 class Record(NamedTuple):

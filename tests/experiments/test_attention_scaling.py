@@ -82,7 +82,7 @@ def test_tiny_run_reports_targets_memory_and_extrapolation(tmp_path):
                        echo=lambda *_: None)
   tables = {t.name: t for t in result.report.tables}
   targets = result.report.tables[0]
-  assert targets.name == "The issue's targets"
+  assert targets.name == "Speed and memory targets"
   assert [row[0] for row in targets.rows[:2]] == [
       "causal linear_attention fwd+bwd at T = 64",
       "non-causal linear_attention fwd+bwd at T = 64"]

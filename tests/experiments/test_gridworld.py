@@ -47,7 +47,8 @@ def test_td_experiment_learns(tmp_path):
   config.episodes = 300
   result = runtime.run(gridworld_td.make(config), config, tmp_path, progress=False,
                        echo=lambda *_: None)
-  control, evaluation = result.report.tables
+  control, evaluation, timings = result.report.tables
+  assert timings.timed and timings.name == "Timings"
   rows = {row[0]: row for row in control.rows}
   assert rows["Q-learning (on-policy)"][1].endswith("(4/4)")   # greedy path reaches the target
   values = {row[0]: float(row[1].split()[0]) for row in evaluation.rows}

@@ -20,7 +20,12 @@ def test_short_run_recalls_and_reports(tmp_path):
   config.measure_speed = True
   result = runtime.run(mqar.make(config), config, tmp_path, progress=False,
                        echo=lambda *_: None)
-  accuracy, paired, speed = result.report.tables
+  accuracy, paired, speed, timings = result.report.tables
+  assert speed.timed and timings.timed and not accuracy.timed
+  assert sorted(p.name for p in tmp_path.glob("*.csv")) == [
+      "results.csv",
+      "results_mqar_decline_with_pairs_and_recovery_with_width_paired_over_seeds.csv",
+      "timings.csv", "timings_speed.csv"]
   assert accuracy.columns == ["model", "width", "parameters", "2 pairs", "4 pairs"]
   assert [row[:2] for row in accuracy.rows] == [["softmax", 32], ["linear (elu+1)", 32]]
   softmax, linear = ([float(cell) for cell in row[3:]] for row in accuracy.rows)  # 1 seed: no CI

@@ -131,7 +131,8 @@ def test_short_run_beats_chance_and_reports(tmp_path):
   config.occlusion_fractions = (0.0, 0.4)
   result = runtime.run(random_erasing.make(config), config, tmp_path, progress=False,
                        echo=lambda *_: None)
-  occlusion, training = result.report.tables
+  occlusion, training, timings = result.report.tables
+  assert timings.timed and timings.name == "Timings"
   assert occlusion.columns[2:] == ["p = 0 (no erasing)", "p = 0.5", "Δ p = 0.5 − p = 0 (paired)"]
   assert [row[0] for row in occlusion.rows] == ["0%", "40%"]
   assert occlusion.rows[1][1].startswith("25/64")

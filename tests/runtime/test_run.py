@@ -50,7 +50,11 @@ def test_resume_continues_bit_identically(tmp_path):
   resumed = runtime.run(toy.make(num_chunks=4), toy.config(), tmp_path / "b", progress=False,
                         echo=messages.append)
   assert any("resumed from checkpoint at chunk 2/4" in m for m in messages)
-  assert resumed.info.chunks_run == 2
+  # The run's timings cover both launches: chunks 0-1 from the first, 2-3 from the second.
+  assert resumed.info.chunks_run == 4
+  timings = json.loads((tmp_path / "b" / "timings.json").read_text())
+  assert [x["chunks_run"] for x in timings["launches"]] == [2, 2]
+  assert all(s is not None and s >= 0 for s in timings["chunk_seconds"])
   np.testing.assert_array_equal(_estimates(full), _estimates(resumed))
   a = (tmp_path / "a" / "metrics.jsonl").read_text()
   b = (tmp_path / "b" / "metrics.jsonl").read_text()
