@@ -6,7 +6,7 @@
   pixel-inclusive boxes. Every detection's TP/FP, precision and recall, and both APs against the
   published ones (all-point 24.56 %, 11-point 26.84 %) and the per-detection NumPy loop.
 - Speed: `research.metrics.voc_map` (vectorised, jit-compiled) against the devkit's
-  per-detection NumPy loop (`experiments/voc_reference.py`, same rules) on 1,000 images,
+  per-detection NumPy loop (`research/metrics/voc_reference.py`, same rules) on 1,000 images,
   20 classes, 10 ground truths and 50 detections per image, in one run, with their APs side by
   side.
 

@@ -26,7 +26,6 @@ import numpy as np
 import optax
 from jax.flatten_util import ravel_pytree
 
-from experiments import _gymnax as G
 from research import envs, models, rl
 from research import rng as prng
 from research.runtime import Experiment, require
@@ -43,9 +42,9 @@ class Transition(NamedTuple):
   next_obs: jax.Array   # the pre-reset next observation
 
 
-def build(config) -> G.Agent:
+def build(config) -> envs.Agent:
   """The environment and the Q-network (`agent.apply(theta, obs)` is `q[..., A]`)."""
-  return G.build_agent(config, models.QNetwork, torso=config.torso)
+  return envs.build_agent(config, models.QNetwork, torso=config.torso)
 
 
 def check_config(config) -> None:
@@ -69,7 +68,7 @@ def check_config(config) -> None:
   require(config.learning_starts >= 0,
           f"config.learning_starts must be ≥ 0, got {config.learning_starts}")
   require(config.loss in LOSSES, f"config.loss must be one of {LOSSES}, got '{config.loss}'")
-  G.check_agent_config(config)
+  envs.check_agent_config(config)
   require(0.0 <= config.epsilon_start <= 1.0,
           f"config.epsilon_start must be in [0, 1], got {config.epsilon_start}")
   require(config.epsilon_anneal_time > 0, "config.epsilon_anneal_time must be > 0")
@@ -181,7 +180,7 @@ def make(config) -> Experiment:
             "updates": state["updates"]}
 
   def report(final, history, info):
-    return G.return_report("DQN", config, final, history, info, per_chunk * n_envs)
+    return envs.return_report("DQN", config, final, history, info, per_chunk * n_envs)
 
   return Experiment(
       init=init, step=step, num_chunks=num_chunks, report=report,
@@ -192,7 +191,7 @@ def make(config) -> Experiment:
 
 def optimal_q_gridworld(config) -> np.ndarray:
   """Q* `[25, 5]` of the grid-world task `make_env("GridWorld")` runs (the target terminal)."""
-  env, params = G.make_env(G.GRIDWORLD)
+  env, params = envs.make_env(envs.GRIDWORLD)
   mdp = env.tabular_mdp(params, discount=config.gamma)
   terminal = np.asarray(rl.gridworld_terminal_mask())
   eye = np.eye(25, dtype=np.float32)

@@ -44,7 +44,6 @@ from research.runtime import (
   Report,
   Series,
   Table,
-  ci_band,
   format_pm,
   percent_pm,
   require,
@@ -589,9 +588,7 @@ def _report(config, final, history, info):
     out = []
     for i in indices:
       name, acc, samples = plots_data[i]
-      y = 100 * y_of(acc)
-      lo, hi = ci_band(y) if band else (None, None)
-      out.append(Series(name, x_of(samples), y.mean(axis=0), lo, hi))
+      out.append(Series.over_seeds(name, x_of(samples), 100 * y_of(acc), band=band))
     return out
 
   plots = []

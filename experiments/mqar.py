@@ -35,7 +35,6 @@ from research.runtime import (
   Report,
   Series,
   Table,
-  ci_band,
   format_pm,
   percent_pm,
   require,
@@ -300,15 +299,14 @@ def _report(config, final, history, info, kinds, widths, pairs, models):
   for w in widths:
     plots.append(Plot(f"accuracy_vs_pairs_w{w}", f"MQAR accuracy vs pairs (width {w})",
                       "key-value pairs", "accuracy (%)",
-                      [Series(LABELS[k], np.array(pairs), 100 * acc[f"{k}_w{w}"].mean(0),
-                              *ci_band(100 * acc[f"{k}_w{w}"])) for k in kinds]))
+                      [Series.over_seeds(LABELS[k], np.array(pairs), 100 * acc[f"{k}_w{w}"])
+                       for k in kinds]))
   if len(widths) > 1:
     plots.append(Plot("accuracy_vs_width", f"MQAR accuracy vs width ({pairs[-1]} pairs)",
                       "model width", "accuracy (%)",
-                      [Series(LABELS[k], np.array(widths),
-                              np.array([100 * acc[f"{k}_w{w}"][:, -1].mean() for w in widths]),
-                              *ci_band(np.stack([100 * acc[f"{k}_w{w}"][:, -1] for w in widths],
-                                              axis=1)))
+                      [Series.over_seeds(LABELS[k], np.array(widths),
+                                         np.stack([100 * acc[f"{k}_w{w}"][:, -1] for w in widths],
+                                                  axis=1))
                        for k in kinds], logx=True))
   steps = np.arange(1, config.num_chunks + 1) * config.updates_per_chunk
   plots.append(Plot("train_accuracy", f"Training accuracy (mixture, width {widths[-1]})",

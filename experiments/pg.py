@@ -28,10 +28,9 @@ import numpy as np
 import optax
 from jax.flatten_util import ravel_pytree
 
-from experiments import _gymnax as G
 from research import envs, models, rl
 from research import rng as prng
-from research.runtime import Experiment, Plot, Report, Series, Table, ci_band, require
+from research.runtime import Experiment, Plot, Report, Series, Table, mean_pm, require
 
 ALGORITHMS = ("reinforce", "reinforce_baseline", "a2c")
 NAMES = {"reinforce": "REINFORCE", "reinforce_baseline": "REINFORCE with baseline",
@@ -60,7 +59,7 @@ def check_config(config) -> None:
   require(a2c_updates >= config.num_chunks and a2c_updates % config.num_chunks == 0,
           f"the A2C updates a2c_timesteps // (a2c_envs × a2c_steps) = {a2c_updates} must be a "
           f"positive multiple of config.num_chunks ({config.num_chunks})")
-  G.check_agent_config(config)
+  envs.check_agent_config(config)
   require(0.0 <= config.a2c_gae_lambda <= 1.0,
           f"config.a2c_gae_lambda must be in [0, 1], got {config.a2c_gae_lambda}")
   require(config.vf_coef >= 0, f"config.vf_coef must be ≥ 0, got {config.vf_coef}")
@@ -77,7 +76,7 @@ def check_config(config) -> None:
 def make(config) -> Experiment:
   check_config(config)
   algos = algorithms(config)
-  agent = G.build_agent(config, models.ActorCritic)
+  agent = envs.build_agent(config, models.ActorCritic)
   env, env_params, net, unravel, example_obs = agent
   num_chunks = int(config.num_chunks)
   horizon = envs.max_episode_steps(env_params)
@@ -242,7 +241,6 @@ def make(config) -> Experiment:
 def pg_report(config, algos, final, history, info) -> Report:
   members = info.members
   multi = len(members.points) > 1
-  published = G.PUBLISHED_RETURN.get(config.env_name)
   rows, plots_series = [], []
   for p in range(len(members.points)):
     sel = members.point_index == p
@@ -251,12 +249,12 @@ def pg_report(config, algos, final, history, info) -> Report:
       last = history[f"{name}/return"][-1, sel]
       greedy = np.asarray(final[f"{name}/eval_return"])[sel].mean(axis=1)
       rows.append(([members.point_label(p)] if multi else []) + [
-          NAMES[name], int(sel.sum()), f"{steps.sum(axis=0).mean():,.0f}", G.ci_cell(last),
-          G.ci_cell(greedy), "—" if published is None else f"{published:g}"])
+          NAMES[name], int(sel.sum()), f"{steps.sum(axis=0).mean():,.0f}", mean_pm(last),
+          mean_pm(greedy), envs.published_cell(config.env_name)])
       if not multi:
         ret = history[f"{name}/return"][:, sel]
-        plots_series.append(Series(NAMES[name], np.cumsum(steps.mean(axis=1)), ret.mean(axis=1),
-                                   *ci_band(ret.T)))
+        plots_series.append(Series.over_seeds(NAMES[name], np.cumsum(steps.mean(axis=1)),
+                                              ret.T))
   caption = (f"Policy-gradient methods on gymnax {config.env_name}: env steps per seed = "
              "environment steps of the episodes played (mean over seeds); training return = "
              "mean return of the episodes finished in the last chunk; greedy = "
@@ -271,4 +269,4 @@ def pg_report(config, algos, final, history, info) -> Report:
   plots = [Plot("pg_return", f"Policy gradient on {config.env_name}",
                 "environment steps per seed", "episode return", plots_series)] if plots_series \
       else []
-  return Report(tables, plots, G.COMPILE_NOTE)
+  return Report(tables, plots)

@@ -26,7 +26,6 @@ import jax.numpy as jnp
 import optax
 from jax.flatten_util import ravel_pytree
 
-from experiments import _gymnax as G
 from research import envs, models, rl
 from research import rng as prng
 from research.runtime import Experiment, require
@@ -60,7 +59,7 @@ def check_config(config) -> None:
           f"{config.total_timesteps} // {batch} = {updates} must be a positive multiple of "
           f"config.num_chunks ({config.num_chunks}); divisors: "
           + ", ".join(str(d) for d in range(1, updates + 1) if updates % d == 0)[:200])
-  G.check_agent_config(config)
+  envs.check_agent_config(config)
   # The sweepable hyperparameters (HPARAMS).
   require(config.lr > 0, f"config.lr must be > 0, got {config.lr}")
   require(0.0 <= config.gamma <= 1.0, f"config.gamma must be in [0, 1], got {config.gamma}")
@@ -78,7 +77,7 @@ def check_config(config) -> None:
 
 def make(config) -> Experiment:
   check_config(config)
-  agent = G.build_agent(config, models.ActorCritic, shared_torso=bool(config.shared_torso),
+  agent = envs.build_agent(config, models.ActorCritic, shared_torso=bool(config.shared_torso),
                         torso=config.torso)
   env, env_params, net, unravel, example_obs = agent
   n_envs, n_steps = int(config.num_envs), int(config.num_steps)
@@ -213,7 +212,7 @@ def make(config) -> Experiment:
             "last_return": state["env"].last_return, "update": state["update"]}
 
   def report(final, history, info):
-    return G.return_report("PPO", config, final, history, info, per_chunk * batch_size)
+    return envs.return_report("PPO", config, final, history, info, per_chunk * batch_size)
 
   return Experiment(
       init=init, step=step, num_chunks=num_chunks, report=report,

@@ -27,7 +27,6 @@ from research.runtime import (
     Report,
     Series,
     Table,
-    ci_band,
     percent_pm,
     require,
     summarize,
@@ -220,7 +219,7 @@ def _report(config, final, history, info, fractions, shapes, pixels, num_train, 
   plots = [Plot(
       "accuracy_vs_occlusion", "Test accuracy vs occluded area (mean, 95% Student-t CI over seeds)",
       "occluded fraction of the image", "test accuracy (%)",
-      [Series(names[p], actual, 100 * acc[p].mean(axis=0), *ci_band(100 * acc[p]))
+      [Series.over_seeds(names[p], actual, 100 * acc[p])
        for p in points])]
   updates = np.arange(1, len(clean_curve) + 1) * config.updates_per_chunk
   curves = [np.stack([members.of_point(c, p) for c in clean_curve], axis=1) for p in points]

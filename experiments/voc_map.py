@@ -25,10 +25,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from experiments.voc_reference import synthetic_problem, voc_map_reference
 from research import metrics
+from research.metrics import voc_reference
 from research.runtime import ConfigError, Experiment, Plot, Report, Series, Table, require
 from research.runtime.timing import time_calls
+from research.tasks import detections
 
 METHODS = ("all_points", "11_point")
 METHOD_NAMES = {"all_points": "all-point (VOC2010+)", "11_point": "11-point (VOC2007)"}
@@ -107,7 +108,7 @@ def make(config) -> Experiment:
   data, padilla = load_padilla(config.fixture)
   threshold = float(data["iou_threshold"])
   num_classes = int(config.synthetic_classes)
-  synthetic = synthetic_problem(
+  synthetic = detections.synthetic_problem(
       np.random.default_rng(int(config.synthetic_seed)), num_images=int(config.synthetic_images),
       num_classes=num_classes, gt_per_image=int(config.gt_per_image),
       det_per_image=int(config.det_per_image), image_size=int(config.image_size),
@@ -154,8 +155,9 @@ def make(config) -> Experiment:
 def _padilla_report(data, problem, result, threshold):
   """The worked example's AP table, per-detection table and precision/recall plot."""
   ids = [d["id"] for d in data["detections"]]
-  references = {m: voc_map_reference(**problem, num_classes=1, iou_threshold=threshold,
-                                     method=m, pixel_inclusive=True) for m in METHODS}
+  references = {m: voc_reference.voc_map_reference(**problem, num_classes=1,
+                                                   iou_threshold=threshold, method=m,
+                                                   pixel_inclusive=True) for m in METHODS}
   ap_rows, deviations = [], []
   for m in METHODS:
     exact, fraction, printed = published_ap(data, PUBLISHED_FIELDS[m])
@@ -230,8 +232,8 @@ def measure_speed(config, problem, num_classes) -> dict:
   first_call = time.perf_counter() - start
   ours_time = time_calls(ours["all_points"], repeats=int(config.timing_repeats),
                          statistic=min).seconds
-  reference = {m: (lambda m=m: voc_map_reference(**problem, num_classes=num_classes,
-                                                 iou_threshold=threshold, method=m))
+  reference = {m: (lambda m=m: voc_reference.voc_map_reference(
+                       **problem, num_classes=num_classes, iou_threshold=threshold, method=m))
                for m in METHODS}
   ref_results = {"all_points": None, "11_point": reference["11_point"]()}
   ref_time = float("inf")

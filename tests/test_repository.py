@@ -63,3 +63,17 @@ def test_ruff_is_clean():
                           capture_output=True, text=True, cwd=ROOT)
   assert result.returncode == 0, result.stdout[-3000:]
 
+
+
+def test_experiments_holds_only_experiments():
+  """Every module in experiments/ is a registered experiment with `make`; library code, report
+  helpers and benchmarks live in research/ and benchmarks/."""
+  import importlib
+
+  from experiments import REGISTRY
+
+  modules = {p.stem for p in (ROOT / "experiments").glob("*.py")} - {"__init__"}
+  assert modules == {name.split(".")[-1] for name in REGISTRY.values()}
+  assert not [p for p in (ROOT / "experiments").iterdir() if p.is_dir() and p.name != "__pycache__"]
+  for name in REGISTRY.values():
+    assert callable(importlib.import_module(name).make)

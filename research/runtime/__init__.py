@@ -19,6 +19,7 @@ from research.runtime.stats import (
     format_pm,
     half_width,
     iqm,
+    mean_pm,
     percent_pm,
     summarize,
     t_interval,
@@ -28,6 +29,6 @@ __all__ = [
     "ConfigError", "Experiment", "Members", "NonFiniteError", "Plot", "Report", "RunInfo",
     "RunResult", "Series", "Summary", "Table", "base_config", "bootstrap_ci", "build_members",
     "ci_band", "format_ci", "format_pm", "half_width", "iqm", "markdown_table",
-    "maybe_initialize_distributed", "parse_sweep", "percent_pm", "require", "run",
+    "maybe_initialize_distributed", "mean_pm", "parse_sweep", "percent_pm", "require", "run",
     "seed_sharding", "select_variant", "setup_compilation_cache", "summarize", "t_interval",
 ]

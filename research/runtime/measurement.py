@@ -176,5 +176,7 @@ def timing_table(timings: RunTimings, *, updates_per_chunk: int, env_steps_per_c
   loads = "; ".join(x.get("load", "") for x in launches)
   caption = (f"Seconds of all {num_members} members over the run's {len(launches)} launch(es) "
              f"that ran chunks, on {where}; rates are of all members. The machine's {loads} "
-             "at the end of each launch.") if launches else "No chunk was timed by this code."
+             "at the end of each launch. Compile s counts init + the step's compilation; a warm "
+             "persistent compilation cache makes it small (pass --cache_dir= to measure a cold "
+             "compile).") if launches else "No chunk was timed by this code."
   return Table("Timings", columns, [row], caption, timed=True)

@@ -8,6 +8,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
+import numpy as np
+
+from research.runtime.stats import ci_band
+
 
 class Table(NamedTuple):
   """A results table. `rows` hold already formatted cells (str) or numbers.
@@ -31,6 +35,14 @@ class Series(NamedTuple):
   y: Any
   lo: Any = None
   hi: Any = None
+
+  @classmethod
+  def over_seeds(cls, label: str, x, values, *, band: bool = True) -> Series:
+    """The mean over seeds of `[seeds, k]` values at the `k` points `x`, with the 95%
+    Student-t band of the mean (`stats.ci_band`; none for one seed or `band=False`)."""
+    values = np.asarray(values, dtype=np.float64)
+    lo, hi = ci_band(values) if band else (None, None)
+    return cls(label, x, values.mean(axis=0), lo, hi)
 
 
 class Plot(NamedTuple):

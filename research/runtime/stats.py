@@ -150,7 +150,13 @@ def ci_band(values, *, confidence=0.95):
   return np.array(low), np.array(high)
 
 
+def mean_pm(values, digits: int = 1) -> str:
+  """A table cell for values over seeds: 'mean ± half-width' of the 95% Student-t interval
+  (`format_pm(summarize(values))`; the mean alone for one value)."""
+  return format_pm(summarize(np.asarray(values, dtype=np.float64)), digits)
+
+
 def percent_pm(values, digits: int = 1) -> str:
-  """`format_pm` of the values in percent: 'mean ± half-width' of `100 · values`."""
-  return format_pm(summarize(100 * np.asarray(values, dtype=np.float64)), digits)
+  """`mean_pm` of the values in percent: 'mean ± half-width' of `100 · values`."""
+  return mean_pm(100 * np.asarray(values, dtype=np.float64), digits)
 

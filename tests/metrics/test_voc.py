@@ -1,5 +1,5 @@
 """Tests of research.metrics: box IoU, AP and VOC mAP against hand examples, Padilla's worked
-example and a per-detection NumPy loop (tests/metrics/reference.py)."""
+example and a per-detection NumPy loop (research/metrics/voc_reference.py)."""
 
 import fractions
 import json
@@ -13,7 +13,8 @@ import pytest
 from hypothesis import strategies as st
 
 from research import metrics
-from tests.metrics.reference import synthetic_problem, voc_map_reference
+from research.metrics.voc_reference import voc_map_reference
+from research.tasks.detections import synthetic_problem
 
 FIXTURE = pathlib.Path(__file__).resolve().parents[2] / "data" / "padilla_example.json"
 METHODS = ("all_points", "11_point")

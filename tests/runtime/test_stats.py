@@ -114,3 +114,22 @@ def test_ci_band_is_the_t_interval_per_column_and_none_for_one_seed():
   with pytest.raises(ValueError, match="seeds, k"):
     stats.ci_band(x[0])
   assert stats.percent_pm([0.5, 0.7, 0.6], 1) == stats.format_pm(stats.summarize([50, 70, 60]), 1)
+
+
+def test_mean_pm_is_the_mean_and_t_half_width_and_the_mean_alone_for_one_seed():
+  # [1, 2, 3]: mean 2, s = 1, t_{0.975, 2} = 4.303 (printed tables): half-width 4.303/√3 = 2.48.
+  assert stats.mean_pm([1.0, 2.0, 3.0], 2) == "2.00 ± 2.48"
+  assert stats.mean_pm(np.array([7.25], np.float32), 1) == "7.2"
+
+
+def test_series_over_seeds_is_the_column_mean_with_the_t_band():
+  from research.runtime import Series
+
+  x = np.array([[1.0, 10.0], [2.0, 30.0], [4.0, 20.0]], np.float32)
+  s = Series.over_seeds("a", [0, 1], x)
+  np.testing.assert_allclose(s.y, [7 / 3, 20.0])
+  lo, hi = stats.ci_band(x)
+  np.testing.assert_array_equal(s.lo, lo)
+  np.testing.assert_array_equal(s.hi, hi)
+  assert Series.over_seeds("a", [0, 1], x[:1]).lo is None
+  assert Series.over_seeds("a", [0, 1], x, band=False).hi is None
