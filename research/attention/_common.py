@@ -1,30 +1,9 @@
-"""Shared helpers of research.attention: argument checks, dtypes and layouts (private)."""
+"""Shared helpers of research.attention: q/k/v shape checks, dtypes and layouts (private; the
+scalar-argument checks are `research.checks`)."""
 from __future__ import annotations
-
-import operator
 
 import jax
 import jax.numpy as jnp
-
-
-def check_positive_int(value, name: str) -> int:
-  """Returns `value` as a Python int, raising a ValueError naming `name` unless it is >= 1."""
-  if isinstance(value, bool):
-    raise ValueError(f"{name} must be a positive integer, got {value!r}.")
-  try:
-    value = operator.index(value)
-  except TypeError:
-    raise ValueError(f"{name} must be a positive integer, got {value!r}.") from None
-  if value < 1:
-    raise ValueError(f"{name} must be >= 1, got {value}.")
-  return value
-
-
-def check_choice(value, name: str, choices: tuple[str, ...]) -> str:
-  """Raises a ValueError naming `name` unless `value` is one of `choices`."""
-  if not isinstance(value, str) or value not in choices:
-    raise ValueError(f"{name} must be one of {choices}, got {value!r}.")
-  return value
 
 
 def check_rank(x, name: str, layout: str = "[..., T, H, D]") -> None:

@@ -22,7 +22,7 @@ from typing import Any, NamedTuple
 
 import jax
 
-from research.attention import _common
+from research import checks
 from research.attention.linear import (
   elu_plus_one,
   linear_attention,
@@ -72,7 +72,7 @@ def variant_settings(variant: str) -> dict[str, Any]:
   Returns:
     `{"diag_scores", "feature_map", "norm"}` (fields of `MultiHeadAttention` and `Options`).
   """
-  _common.check_choice(variant, "variant", VARIANTS)
+  checks.choice(variant, "variant", VARIANTS)
   if variant == "t1":
     return dict(diag_scores="relu", feature_map=jax.nn.elu, norm="simple_rms")
   return dict(diag_scores="softmax", feature_map=elu_plus_one, norm="layer")
@@ -92,7 +92,7 @@ def transnormer_layer_kinds(num_layers: int) -> tuple[str, ...]:
   Returns:
     A tuple of `num_layers` kinds.
   """
-  num_layers = _common.check_positive_int(num_layers, "num_layers")
+  num_layers = checks.static_int(num_layers, "num_layers")
   return tuple("diag" if i < num_layers // 2 else "norm" for i in range(num_layers))
 
 

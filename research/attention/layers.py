@@ -15,7 +15,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from research.attention import _common
+from research import checks
 from research.attention.kinds import (
   KERNELS,
   KINDS,
@@ -129,15 +129,15 @@ class MultiHeadAttention(nn.Module):
       norm=self.norm, block_size=self.block_size, diag_scores=self.diag_scores)
 
   def _check(self) -> None:
-    _common.check_choice(self.kind, "kind", KINDS)
-    _common.check_positive_int(self.num_heads, "num_heads")
-    _common.check_positive_int(self.head_dim, "head_dim")
+    checks.choice(self.kind, "kind", KINDS)
+    checks.static_int(self.num_heads, "num_heads")
+    checks.static_int(self.head_dim, "head_dim")
     if self.conv_size < 0:
       raise ValueError(f"conv_size must be >= 0 (0: no short convolution), got {self.conv_size}.")
     if self.kind == "diag":
-      _common.check_positive_int(self.block_size, "block_size")
+      checks.static_int(self.block_size, "block_size")
     if self.kind == "performer":
-      _common.check_positive_int(self.num_features, "num_features")
+      checks.static_int(self.num_features, "num_features")
 
   def _check_inputs(self, inputs_q, inputs_kv, *, incremental: bool, decoding: bool) -> None:
     rank = 1 if decoding else 2
@@ -315,7 +315,7 @@ class TransNormerBlock(nn.Module):
   @nn.compact
   def __call__(self, x: jax.Array) -> jax.Array:
     """Applies the block to `x: [..., T, F]`; returns `[..., T, F]` in the dtype of `x`."""
-    _common.check_choice(self.attention, "attention", ("diag", "norm"))
+    checks.choice(self.attention, "attention", ("diag", "norm"))
     settings = variant_settings(self.variant)
     if self.norm is not None:
       settings["norm"] = self.norm

@@ -22,6 +22,7 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
+from research import checks
 from research.attention import _common
 
 
@@ -114,7 +115,7 @@ def kernelized_attention(phi_q: jax.Array, phi_k: jax.Array, v: jax.Array, *,
     The attention output `[..., T, H, Dv]`.
   """
   _common.check_qkv(phi_q, phi_k, v, same_length=causal, names=("phi_q", "phi_k", "v"))
-  chunk_size = _common.check_positive_int(chunk_size, "chunk_size")
+  chunk_size = checks.static_int(chunk_size, "chunk_size")
   dtype = _common.compute_dtype(phi_q, phi_k, v)
   out_dtype = _common.output_dtype(phi_q, phi_k, v)
   batch_shape = jnp.shape(phi_q)[:-3]

@@ -23,6 +23,7 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
+from research import checks
 from research.attention import _common
 from research.attention.linear import _add_kv, _kv_state, kernelized_attention
 
@@ -62,9 +63,9 @@ def gaussian_orthogonal_random_matrix(key: jax.Array, num_features: int, dim: in
   Returns:
     The projection `[num_features, dim]`.
   """
-  num_features = _common.check_positive_int(num_features, "num_features")
-  dim = _common.check_positive_int(dim, "dim")
-  _common.check_choice(scaling, "scaling", _SCALINGS)
+  num_features = checks.static_int(num_features, "num_features")
+  dim = checks.static_int(dim, "dim")
+  checks.choice(scaling, "scaling", _SCALINGS)
   orthogonal = bool(orthogonal)
   num_blocks = -(-num_features // dim) if orthogonal else 0
   num_norms = num_features if (orthogonal and scaling == "chi") else 0
@@ -214,7 +215,7 @@ def favor_features(x: jax.Array, projection: jax.Array, *, kind: str = "positive
   """
   _common.check_rank(x, "x")
   _check_projection(x, projection)
-  _common.check_choice(kind, "kind", _KINDS)
+  checks.choice(kind, "kind", _KINDS)
   is_query, stabilize = bool(is_query), bool(stabilize)
   wx, half_sq_norm = _favor_exponents(x, projection)
   m = jnp.shape(projection)[0]
@@ -279,7 +280,7 @@ def performer_attention(q: jax.Array, k: jax.Array, v: jax.Array, projection: ja
     The attention output `[..., T, H, Dv]`, in the dtype of the inputs.
   """
   _common.check_qkv(q, k, v, same_length=causal)
-  _common.check_choice(kind, "kind", _KINDS)
+  checks.choice(kind, "kind", _KINDS)
   out_dtype = _common.output_dtype(q, k, v)
   phi_q = favor_features(q, projection, kind=kind, is_query=True)
   phi_k = favor_features(k, projection, kind=kind, is_query=False)

@@ -15,6 +15,7 @@ from collections.abc import Callable
 import jax
 import jax.numpy as jnp
 
+from research import checks
 from research.attention import _common
 from research.attention.linear import _add_kv, _kv_state, elu_plus_one, kernelized_attention
 from research.attention.softmax import (
@@ -127,7 +128,7 @@ def norm_attention(q: jax.Array, k: jax.Array, v: jax.Array, *, causal: bool = F
     The attention output `[..., T, H, Dv]`, in the dtype of the inputs.
   """
   _common.check_qkv(q, k, v, same_length=causal)
-  _common.check_choice(norm, "norm", _NORMS)
+  checks.choice(norm, "norm", _NORMS)
   dtype = _common.compute_dtype(q, k, v)
   out_dtype = _common.output_dtype(q, k, v)
   phi_q = feature_map(jnp.asarray(q, dtype))
@@ -177,8 +178,8 @@ def diag_attention(q: jax.Array, k: jax.Array, v: jax.Array, *, block_size: int,
     The attention output `[..., T, H, Dv]`, in the dtype of the inputs.
   """
   _common.check_qkv(q, k, v, same_length=True)
-  block_size = _common.check_positive_int(block_size, "block_size")
-  _common.check_choice(scores, "scores", _SCORES)
+  block_size = checks.static_int(block_size, "block_size")
+  checks.choice(scores, "scores", _SCORES)
   causal = bool(causal)
   dtype = _common.compute_dtype(q, k, v)
   out_dtype = _common.output_dtype(q, k, v)
@@ -266,7 +267,7 @@ def norm_step(state: dict[str, jax.Array], q: jax.Array, k: jax.Array, v: jax.Ar
   Returns:
     `(state, o)`: the state after `t`, and the output `[..., H, Dv]`.
   """
-  _common.check_choice(norm, "norm", _NORMS)
+  checks.choice(norm, "norm", _NORMS)
   phi_q, phi_k = feature_map(q), feature_map(k)
   s = _add_kv(state["s"], phi_k, v)
   out = jnp.einsum("...hf,...hfe->...he", phi_q, s)
@@ -335,7 +336,7 @@ def diag_step(state: dict[str, jax.Array], q: jax.Array, k: jax.Array, v: jax.Ar
   Returns:
     `(state, o)`: the ring with slot `t mod w` written, and the output `[..., H, Dv]`.
   """
-  _common.check_choice(scores, "scores", _SCORES)
+  checks.choice(scores, "scores", _SCORES)
   slot = position % state["k"].shape[-2]
   if scores == "softmax":
     return softmax_step(state, q, k, v, slot)

@@ -1,12 +1,13 @@
 """Random Erasing data augmentation (Zhong et al.), for one image; batch with `jax.vmap`."""
 
-import functools
 from typing import NamedTuple
 
 import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
+
+from research import checks
 
 _RATIO_SAMPLING = ("uniform", "log_uniform")
 _FILLS = ("random", "mean")
@@ -51,11 +52,8 @@ def _check_box_args(probability, scale, ratio, ratio_sampling, max_attempts) -> 
     raise ValueError(f"probability must be in [0, 1], got {p}.")
   _check_range("scale", scale, upper=1.0)
   _check_range("ratio", ratio, upper=None)
-  if ratio_sampling not in _RATIO_SAMPLING:
-    raise ValueError(f"ratio_sampling must be one of {_RATIO_SAMPLING}, got {ratio_sampling!r}.")
-  if not isinstance(max_attempts, int | np.integer) or isinstance(max_attempts, bool) \
-      or max_attempts < 1:
-    raise ValueError(f"max_attempts must be a positive int, got {max_attempts!r}.")
+  checks.choice(ratio_sampling, "ratio_sampling", _RATIO_SAMPLING)
+  checks.static_int(max_attempts, "max_attempts")
 
 
 def sample_erasing_box(key: chex.PRNGKey, height: int, width: int, *, probability: float = 0.5,
@@ -94,17 +92,18 @@ def sample_erasing_box(key: chex.PRNGKey, height: int, width: int, *, probabilit
     An `ErasingBox` of int32 scalars (and the bool `erase`).
   """
   _check_box_args(probability, scale, ratio, ratio_sampling, max_attempts)
-  return _sample_box(key, probability, tuple(scale), tuple(ratio), height=height, width=width,
-                     ratio_sampling=ratio_sampling, max_attempts=max_attempts)
-
-
-@functools.partial(jax.jit,
-                   static_argnames=("height", "width", "ratio_sampling", "max_attempts"))
-def _sample_box(key, probability, scale, ratio, *, height, width, ratio_sampling,
-                max_attempts) -> ErasingBox:
+  height = checks.static_int(height, "height")
+  width = checks.static_int(width, "width")
   # One draw: threefry is slow to compile on the CPU (about a second per call site).
-  return _box_from_uniforms(jax.random.uniform(key, (2 * max_attempts + 3,)), probability, scale,
-                            ratio, height=height, width=width, ratio_sampling=ratio_sampling)
+  return _box_from_uniforms(jax.random.uniform(key, (2 * max_attempts + 3,)), probability,
+                            _scalars(scale), _scalars(ratio), height=height, width=width,
+                            ratio_sampling=ratio_sampling)
+
+
+def _scalars(pair) -> tuple:
+  """The pair as JAX scalars (weakly typed, as `jit` makes Python numbers), so its arithmetic
+  runs in the image's float precision whether the values are Python floats or traced."""
+  return tuple(jnp.asarray(v) for v in pair)
 
 
 def _box_from_uniforms(u, probability, scale, ratio, *, height, width,
@@ -189,20 +188,10 @@ def random_erasing(key: chex.PRNGKey, image: chex.Array, *, probability: float =
                        f"per channel), got {value!r}.")
   _check_box_args(probability, scale, ratio, ratio_sampling, max_attempts)
   constant = jnp.asarray(value, jnp.result_type(float)) if fill_mode == "constant" else None
-  erased, mask = _random_erasing(key, image, probability, tuple(scale), tuple(ratio), constant,
-                                 ratio_sampling=ratio_sampling, fill_mode=fill_mode,
-                                 max_attempts=max_attempts)
-  return (erased, mask) if return_mask else erased
-
-
-@functools.partial(jax.jit, static_argnames=("ratio_sampling", "fill_mode", "max_attempts"))
-def _random_erasing(key, image, probability, scale, ratio, constant, *, ratio_sampling, fill_mode,
-                    max_attempts):
-  height, width, _ = image.shape
   num_box = 2 * max_attempts + 3
   u = jax.random.uniform(key, (num_box + (image.size if fill_mode == "random" else 0),))
-  box = _box_from_uniforms(u[:num_box], probability, scale, ratio, height=height, width=width,
-                           ratio_sampling=ratio_sampling)
+  box = _box_from_uniforms(u[:num_box], probability, _scalars(scale), _scalars(ratio),
+                           height=height, width=width, ratio_sampling=ratio_sampling)
   rows = jnp.arange(height)[:, None]
   cols = jnp.arange(width)[None, :]
   mask = ((rows >= box.top) & (rows < box.top + box.height)
@@ -221,4 +210,5 @@ def _random_erasing(key, image, probability, scale, ratio, constant, *, ratio_sa
     fill = jnp.round(fill) if integer else fill
   else:
     fill = jnp.round(constant) if integer else constant
-  return jnp.where(mask[:, :, None], fill.astype(image.dtype), image), mask
+  erased = jnp.where(mask[:, :, None], fill.astype(image.dtype), image)
+  return (erased, mask) if return_mask else erased

@@ -14,6 +14,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
+from research import checks
+
 _METHODS = ("all_points", "11_point")
 
 
@@ -54,10 +56,6 @@ class MAPResult(NamedTuple):
   det_recall: chex.Array
   det_gt: chex.Array
   det_iou: chex.Array
-
-
-def _is_concrete(x) -> bool:
-  return not isinstance(x, jax.core.Tracer)
 
 
 def _pair_iou(a: chex.Array, b: chex.Array, off) -> chex.Array:
@@ -117,15 +115,10 @@ def box_iou(boxes_a: chex.Array, boxes_b: chex.Array, *,
   Returns:
     [N, M] IoUs in [0, 1].
   """
-  xp = np if _is_concrete(boxes_a) and _is_concrete(boxes_b) else jnp
+  xp = np if checks.is_concrete(boxes_a) and checks.is_concrete(boxes_b) else jnp
   boxes_a = _check_boxes("boxes_a", boxes_a, xp)
   boxes_b = _check_boxes("boxes_b", boxes_b, xp)
-  return _box_iou_core(boxes_a, boxes_b, 1. if pixel_inclusive else 0.)
-
-
-@jax.jit
-def _box_iou_core(boxes_a: chex.Array, boxes_b: chex.Array, offset) -> chex.Array:
-  return _pair_iou(boxes_a[:, None, :], boxes_b[None, :, :], offset)
+  return _pair_iou(boxes_a[:, None, :], boxes_b[None, :, :], 1. if pixel_inclusive else 0.)
 
 
 def voc_ap(recall: chex.Array, precision: chex.Array, *, method: str = "all_points") -> chex.Array:
@@ -155,9 +148,8 @@ def voc_ap(recall: chex.Array, precision: chex.Array, *, method: str = "all_poin
   Returns:
     Scalar average precision (0 for an empty curve).
   """
-  if method not in _METHODS:
-    raise ValueError(f"method must be one of {_METHODS}, got {method!r}.")
-  xp = np if _is_concrete(recall) and _is_concrete(precision) else jnp
+  checks.choice(method, "method", _METHODS)
+  xp = np if checks.is_concrete(recall) and checks.is_concrete(precision) else jnp
   recall, precision = xp.asarray(recall), xp.asarray(precision)
   if recall.ndim != 1:
     raise ValueError(f"recall must have rank 1 ([K]), got shape {recall.shape}.")
@@ -167,11 +159,11 @@ def voc_ap(recall: chex.Array, precision: chex.Array, *, method: str = "all_poin
   # Padding with (last recall, precision 0) changes neither AP and bounds recompiles.
   size = _bucket(recall.shape[0])
   recall = _pad(recall.astype(_float_dtype()), size, recall[-1] if recall.shape[0] else 0, xp)
-  return _voc_ap_core(recall, _pad(precision.astype(_float_dtype()), size, 0, xp), method=method)
+  return _voc_ap_padded(recall, _pad(precision.astype(_float_dtype()), size, 0, xp), method=method)
 
 
 @functools.partial(jax.jit, static_argnames="method")
-def _voc_ap_core(recall: chex.Array, precision: chex.Array, *, method: str) -> chex.Array:
+def _voc_ap_padded(recall: chex.Array, precision: chex.Array, *, method: str) -> chex.Array:
   dtype = recall.dtype
   if method == "11_point":
     tol = 320 * jnp.finfo(dtype).eps
@@ -248,9 +240,11 @@ def _best_gt(det_boxes, det_labels, det_image_ids, gt_boxes, gt_labels, gt_image
 
 
 @functools.partial(jax.jit, static_argnames="num_classes")
-def _voc_map_core(det_boxes, det_scores, det_labels, det_image_ids, gt_boxes, gt_labels,
+def _voc_map_padded(det_boxes, det_scores, det_labels, det_image_ids, gt_boxes, gt_labels,
                   gt_image_ids, gt_difficult, iou_threshold, offset, *, num_classes):
-  """`voc_map` on validated arrays, both AP methods; padded rows (labels >= C) drop out.
+  """`voc_map` on validated arrays padded to size buckets, both AP methods; padded rows
+  (labels >= C) drop out. Jitted here (unlike the rest of the library) because `voc_map` checks
+  and pads concrete inputs on the host: the buckets bound the compilations of eager callers.
 
   Options are traced, not static (`offset` is the pixel-inclusive 1 or 0), and both methods are
   computed (a few ms), so one compilation per shape serves every option.
@@ -427,19 +421,16 @@ def voc_map(det_boxes: chex.Array, det_scores: chex.Array, det_labels: chex.Arra
     A `MAPResult`: `map`, `ap_per_class` [C], `num_gt_per_class` [C], and per detection (input
     order) TP/FP flags, precision, recall, best GT and its IoU, with the ranking `det_order`.
   """
-  if method not in _METHODS:
-    raise ValueError(f"method must be one of {_METHODS}, got {method!r}.")
-  if not isinstance(num_classes, int | np.integer) or isinstance(num_classes, bool) \
-      or num_classes < 1:
-    raise ValueError(f"num_classes must be a positive int, got {num_classes!r}.")
-  if _is_concrete(iou_threshold):
+  checks.choice(method, "method", _METHODS)
+  num_classes = checks.static_int(num_classes, "num_classes")
+  if checks.is_concrete(iou_threshold):
     threshold = np.asarray(iou_threshold)
     if threshold.ndim or not 0 <= float(threshold) <= 1:
       raise ValueError(f"iou_threshold must be a scalar in [0, 1], got {iou_threshold!r}.")
   arrays = (det_boxes, det_scores, det_labels, det_image_ids, gt_boxes, gt_labels, gt_image_ids,
             gt_difficult)
   # Concrete inputs are checked and padded on the host; traced ones (an outer jit) are not checked.
-  xp = np if all(_is_concrete(x) for x in arrays) else jnp
+  xp = np if all(checks.is_concrete(x) for x in arrays) else jnp
   det_boxes = _check_boxes("det_boxes", det_boxes, xp)
   gt_boxes = _check_boxes("gt_boxes", gt_boxes, xp)
   num_det, num_gt = det_boxes.shape[0], gt_boxes.shape[0]
@@ -466,7 +457,7 @@ def voc_map(det_boxes: chex.Array, det_scores: chex.Array, det_labels: chex.Arra
   det_size, gt_size, class_size = _bucket(num_det), _bucket(num_gt), _bucket(num_classes)
   # Padded classes have no GT (NaN AP, left out of the mean); padded detections (label
   # class_size) and GTs (class_size + 1) never meet, rank last and drop out.
-  aps, result = _voc_map_core(
+  aps, result = _voc_map_padded(
       _pad(det_boxes, det_size, 0, xp), _pad(det_scores, det_size, 0, xp),
       _pad(det_labels.astype(np.int32), det_size, class_size, xp),
       _pad(det_image_ids, det_size, 0, xp), _pad(gt_boxes, gt_size, 0, xp),
