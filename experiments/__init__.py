@@ -8,6 +8,7 @@ import importlib
 from research.runtime.errors import ConfigError
 
 REGISTRY = {
+    "bandit": "experiments.bandit",
     "gridworld_dp": "experiments.gridworld_dp",
     "gridworld_td": "experiments.gridworld_td",
     "voc_map": "experiments.voc_map",

@@ -42,3 +42,12 @@ def test_command_names_a_config_variant_and_fields_that_exist(source, command, m
     return
   line = cli.parse_command_line(argv)   # raises ConfigError for a bad file, variant or field
   assert line.config.experiment, f"{source}: {command}"
+
+
+def test_adding_an_experiment_shows_the_bandit_files_as_they_are():
+  """The walkthrough's code is experiments/bandit.py and configs/bandit.py, verbatim."""
+  text = (ROOT / "README.md").read_text()
+  section = text[text.index("## Adding an experiment"):text.index("## Layout")]
+  blocks = re.findall(r"```python\n(.*?)```", section, re.S)
+  assert blocks == [(ROOT / "experiments/bandit.py").read_text(),
+                    (ROOT / "configs/bandit.py").read_text()]

@@ -90,6 +90,12 @@ def test_make_checks_first_and_hands_the_check_to_the_runtime(name):
 
 # (config spec, field, bad value, fragment of the message)
 BAD = [
+    # bandit
+    ("bandit", "num_arms", 1, "config.num_arms must be ≥ 2"),
+    ("bandit", "epsilon", -0.1, "config.epsilon must be in [0, 1]"),
+    ("bandit", "epsilon", 1.5, "config.epsilon must be in [0, 1]"),
+    ("bandit", "num_chunks", 0, "config.num_chunks must be ≥ 1"),
+    ("bandit", "pulls_per_chunk", 0, "config.pulls_per_chunk must be ≥ 1"),
     # ppo
     *[("ppo", f, 0, f"config.{f} must be ≥ 1") for f in (
         "num_envs", "num_steps", "update_epochs", "num_minibatches", "num_chunks",
