@@ -30,15 +30,15 @@ def make(config) -> Experiment:
   check_config(config)
   arms, pulls = int(config.num_arms), int(config.pulls_per_chunk)
 
-  def init(key, hparams):  # one member; `hparams["epsilon"]` is this member's swept value
+  def init(key, hparams):  # one member; `hparams` holds its swept values, kept in state["hp"]
     key, problem = jax.random.split(key)
     return {"key": key, "q_star": jax.random.normal(problem, (arms,)), "q": jnp.zeros(arms),
-            "n": jnp.zeros(arms), "epsilon": hparams["epsilon"]}
+            "n": jnp.zeros(arms), "hp": dict(hparams)}
 
   def step(state):  # one chunk: `pulls` pulls in one lax.scan
     def pull(s, key):
       k_action, k_reward = jax.random.split(key)
-      a = rl.epsilon_greedy(k_action, s["q"], s["epsilon"])
+      a = rl.epsilon_greedy(k_action, s["q"], s["hp"]["epsilon"])
       r = s["q_star"][a] + jax.random.normal(k_reward)
       n = s["n"].at[a].add(1.0)
       q = s["q"].at[a].add((r - s["q"][a]) / n[a])

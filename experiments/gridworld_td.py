@@ -83,14 +83,14 @@ def make(config) -> Experiment:
 
   def init(key, hparams):
     q0 = jnp.zeros((25, 5))
-    return {"key": key, "alpha": hparams["alpha"], "epsilon": hparams["epsilon"],
+    return {"key": key, "hp": {k: hparams[k] for k in HPARAMS},
             "v_td": jnp.zeros(25), "s_td": jnp.asarray(start, jnp.int32),
             "q_off": q0, "s_off": jnp.asarray(start, jnp.int32),
             "q": {name: q0 for name in CONTROL}}
 
   def step(state):
     key, k_td, k_off, k_control = jax.random.split(state["key"], 4)
-    alpha, epsilon = state["alpha"], state["epsilon"]
+    alpha, epsilon = state["hp"]["alpha"], state["hp"]["epsilon"]
 
     def episode(qs, key):
       """One episode of every control method, then one batched check of their greedy policies."""

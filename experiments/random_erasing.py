@@ -126,10 +126,10 @@ def make(config) -> Experiment:
     k_params, k_train = jax.random.split(key)
     params = model.init(k_params, jnp.zeros((1, height, width, 1)))
     return {"params": params, "opt_state": optimizer.init(params), "key": k_train,
-            "erasing_probability": jnp.asarray(hparams["erasing_probability"], jnp.float32)}
+            "hp": {k: jnp.asarray(hparams[k], jnp.float32) for k in HPARAMS}}
 
   def step(state):
-    p = state["erasing_probability"]
+    p = state["hp"]["erasing_probability"]
 
     def update(carry, key):
       params, opt_state = carry
