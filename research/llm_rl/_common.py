@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import numbers
-
 import jax
 import jax.numpy as jnp
+
+from research import checks
 
 
 def as_float(x) -> jax.Array:
@@ -22,17 +22,9 @@ def safe_div(num, den) -> jax.Array:
   return jnp.where(positive, num / jnp.where(positive, den, 1), 0)
 
 
-def is_python_number(x) -> bool:
-  return isinstance(x, numbers.Number) and not isinstance(x, bool)
-
-
 def check_group_size(group_size, batch_size: int) -> int:
   """Validates a static group size that divides the batch; returns it as a Python int."""
-  if not isinstance(group_size, numbers.Integral) or isinstance(group_size, bool):
-    raise TypeError(f"group_size must be a Python int, got {group_size!r}")
-  group_size = int(group_size)
-  if group_size < 1:
-    raise ValueError(f"group_size must be positive, got {group_size}")
+  group_size = checks.static_int(group_size, "group_size")
   if batch_size % group_size:
     raise ValueError(
       f"the batch size {batch_size} is not a multiple of group_size={group_size}"

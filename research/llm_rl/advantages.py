@@ -7,8 +7,6 @@ group `k`, so a batch of `B` rewards holds `B // G` groups.
 
 from __future__ import annotations
 
-import functools
-
 import chex
 import jax
 import jax.numpy as jnp
@@ -50,14 +48,7 @@ def group_advantages(rewards, *, group_size, normalize_std=True, eps=1e-6) -> ja
   chex.assert_rank(rewards, 1)
   rewards = as_float(rewards)
   group_size = check_group_size(group_size, rewards.shape[0])
-  return _group_advantages_core(
-    rewards, eps, group_size=group_size, normalize_std=bool(normalize_std)
-  )
-
-
-# Jitted cores: eager calls compile once per shape and static arguments (as research.rl.returns).
-@functools.partial(jax.jit, static_argnames=("group_size", "normalize_std"))
-def _group_advantages_core(rewards, eps, *, group_size, normalize_std):
+  normalize_std = bool(normalize_std)
   r = grouped(rewards, group_size)
   if group_size == 1:
     return jnp.zeros_like(rewards)
@@ -100,11 +91,6 @@ def rloo_advantages(rewards, *, group_size) -> jax.Array:
   chex.assert_rank(rewards, 1)
   rewards = as_float(rewards)
   group_size = check_group_size(group_size, rewards.shape[0])
-  return _rloo_core(rewards, group_size=group_size)
-
-
-@functools.partial(jax.jit, static_argnames=("group_size",))
-def _rloo_core(rewards, *, group_size):
   if group_size == 1:
     return jnp.zeros_like(rewards)
   r = grouped(rewards, group_size)
@@ -163,13 +149,6 @@ def token_gae(
     raise ValueError(
       f"values must have shape [B, L] or [B, L + 1] with L = {length}, got {list(values.shape)}"
     )
-  return _token_gae_core(
-    rewards, values, mask, discount, lambda_, stop_target_gradients=stop_target_gradients
-  )
-
-
-@functools.partial(jax.jit, static_argnames=("stop_target_gradients",))
-def _token_gae_core(rewards, values, mask, discount, lambda_, *, stop_target_gradients):
   batch, length = rewards.shape
   valid = mask > 0
   dtype = jnp.result_type(rewards, values)

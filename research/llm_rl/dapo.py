@@ -12,14 +12,12 @@ See 'DAPO: An Open-Source LLM Reinforcement Learning System at Scale' by Q. Yu e
 
 from __future__ import annotations
 
-import functools
-import numbers
-
 import chex
 import jax
 import jax.numpy as jnp
 
-from research.llm_rl._common import as_float, check_group_size, grouped, is_python_number
+from research import checks
+from research.llm_rl._common import as_float, check_group_size, grouped
 
 
 def overlong_penalty(lengths, *, max_len, cache_len) -> jax.Array:
@@ -48,16 +46,12 @@ def overlong_penalty(lengths, *, max_len, cache_len) -> jax.Array:
     Penalties `[B]` in `[−1, 0]`.
   """
   chex.assert_rank(lengths, 1)
-  if is_python_number(cache_len) and cache_len <= 0:
+  if checks.is_python_number(cache_len) and cache_len <= 0:
     raise ValueError(f"cache_len must be positive, got {cache_len}")
-  if is_python_number(cache_len) and is_python_number(max_len) and cache_len > max_len:
+  if (checks.is_python_number(cache_len) and checks.is_python_number(max_len)
+      and cache_len > max_len):
     raise ValueError(f"cache_len ({cache_len}) must not exceed max_len ({max_len})")
-  return _overlong_core(as_float(lengths), max_len, cache_len)
-
-
-# Jitted cores: eager calls compile once per shape and static arguments (as research.rl.returns).
-@jax.jit
-def _overlong_core(lengths, max_len, cache_len):
+  lengths = as_float(lengths)
   soft = max_len - cache_len
   ramp = (soft - lengths) / cache_len
   return jnp.where(lengths <= soft, 0.0, jnp.where(lengths <= max_len, ramp, -1.0)).astype(
@@ -109,12 +103,7 @@ def informative_groups(rewards, *, group_size) -> jax.Array:
   """
   chex.assert_rank(rewards, 1)
   group_size = check_group_size(group_size, rewards.shape[0])
-  return _informative_core(jnp.asarray(rewards), group_size=group_size)
-
-
-@functools.partial(jax.jit, static_argnames=("group_size",))
-def _informative_core(rewards, *, group_size):
-  r = grouped(rewards, group_size)
+  r = grouped(jnp.asarray(rewards), group_size)
   return r.max(axis=1) != r.min(axis=1)
 
 
@@ -144,16 +133,10 @@ def select_groups(rewards, *, group_size, num_groups):
   chex.assert_rank(rewards, 1)
   group_size = check_group_size(group_size, rewards.shape[0])
   pool = rewards.shape[0] // group_size
-  if not isinstance(num_groups, numbers.Integral) or isinstance(num_groups, bool):
-    raise TypeError(f"num_groups must be a Python int, got {num_groups!r}")
-  if not 0 < num_groups <= pool:
+  num_groups = checks.static_int(num_groups, "num_groups")
+  if num_groups > pool:
     raise ValueError(f"num_groups must be in [1, {pool}] (the pool's groups), got {num_groups}")
-  return _select_core(jnp.asarray(rewards), group_size=group_size, num_groups=int(num_groups))
-
-
-@functools.partial(jax.jit, static_argnames=("group_size", "num_groups"))
-def _select_core(rewards, *, group_size, num_groups):
-  keep = _informative_core(rewards, group_size=group_size)
+  keep = informative_groups(rewards, group_size=group_size)
   order = jnp.argsort(jnp.logical_not(keep).astype(jnp.int32), stable=True)
   indices = order[:num_groups].astype(jnp.int32)
   num_informative = keep.sum(dtype=jnp.int32)
@@ -174,6 +157,6 @@ def group_sample_indices(group_indices, *, group_size) -> jax.Array:
     Row indices `int32[N · G]`, groups consecutive.
   """
   chex.assert_rank(group_indices, 1)
-  group_size = check_group_size(group_size, group_size)
+  group_size = checks.static_int(group_size, "group_size")
   rows = jnp.asarray(group_indices, jnp.int32)[:, None] * group_size
   return (rows + jnp.arange(group_size, dtype=jnp.int32)).reshape(-1)

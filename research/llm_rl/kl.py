@@ -5,11 +5,11 @@ See 'Approximating KL Divergence' by J. Schulman (http://joschu.net/blog/kl-appr
 
 from __future__ import annotations
 
-import functools
-
 import chex
 import jax
 import jax.numpy as jnp
+
+from research import checks
 
 KL_KINDS = ("k1", "k2", "k3")
 
@@ -45,15 +45,8 @@ def kl_estimate(logp, ref_logp, *, kind="k3") -> jax.Array:
   """
   chex.assert_type([logp, ref_logp], float)
   chex.assert_equal_shape([logp, ref_logp])
-  if kind not in KL_KINDS:
-    raise ValueError(f"kind must be one of {KL_KINDS}, got {kind!r}")
-  return _kl_core(logp, ref_logp, kind=kind)
-
-
-# A jitted core: eager calls compile once per shape, dtype and kind (as research.rl.returns).
-@functools.partial(jax.jit, static_argnames=("kind",))
-def _kl_core(logp, ref_logp, *, kind):
-  d = ref_logp - logp
+  checks.choice(kind, "kind", KL_KINDS)
+  d = jnp.asarray(ref_logp) - jnp.asarray(logp)
   if kind == "k1":
     return -d
   if kind == "k2":

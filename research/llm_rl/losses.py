@@ -9,13 +9,12 @@ Every loss takes per-token tensors `[B, L]` with a float mask `[B, L]` and reduc
 
 from __future__ import annotations
 
-import functools
-
 import chex
 import jax
 import jax.numpy as jnp
 
-from research.llm_rl._common import is_python_number, safe_div
+from research import checks
+from research.llm_rl._common import safe_div
 from research.llm_rl.kl import KL_KINDS, kl_estimate
 
 AGGREGATION_MODES = ("token-mean", "seq-mean-token-mean", "seq-mean-token-sum-norm")
@@ -35,12 +34,8 @@ def masked_mean(x, mask, *, axis=None) -> jax.Array:
     The masked mean, `x`'s shape without `axis`.
   """
   chex.assert_equal_shape([x, mask])
-  return _masked_mean(x, mask, axis=axis)
-
-
-@functools.partial(jax.jit, static_argnames=("axis",))
-def _masked_mean(x, mask, *, axis):
-  mask = mask.astype(x.dtype)
+  x = jnp.asarray(x)
+  mask = jnp.asarray(mask).astype(x.dtype)
   total = jnp.where(mask > 0, x * mask, 0).sum(axis=axis)
   return safe_div(total, mask.sum(axis=axis))
 
@@ -86,19 +81,7 @@ def aggregate(per_token, mask, *, mode, max_len=None) -> jax.Array:
   chex.assert_rank([per_token, mask], 2)
   chex.assert_type(per_token, float)
   chex.assert_equal_shape([per_token, mask])
-  _check_aggregation(mode, max_len)
-  return _aggregate_jit(per_token, mask, mode=mode, max_len=max_len)
-
-
-def _check_aggregation(mode, max_len):
-  if mode not in AGGREGATION_MODES:
-    raise ValueError(f"mode must be one of {AGGREGATION_MODES}, got {mode!r}")
-  if max_len is not None and is_python_number(max_len) and max_len <= 0:
-    raise ValueError(f"max_len must be positive, got {max_len}")
-
-
-def _aggregate(per_token, mask, *, mode, max_len):
-  """`aggregate` without the checks, for use inside the jitted cores."""
+  _check_aggregation(mode, max_len, name="mode")
   per_token = jnp.asarray(per_token)
   mask = jnp.asarray(mask).astype(per_token.dtype)
   weighted = jnp.where(mask > 0, per_token * mask, 0)
@@ -112,7 +95,11 @@ def _aggregate(per_token, mask, *, mode, max_len):
   return weighted.sum() / (batch * (length if max_len is None else max_len))
 
 
-_aggregate_jit = jax.jit(_aggregate, static_argnames=("mode",))
+def _check_aggregation(mode, max_len, *, name):
+  """Checks an aggregation mode (the argument `name`) and a concrete `max_len`."""
+  checks.choice(mode, name, AGGREGATION_MODES)
+  if max_len is not None and checks.is_python_number(max_len) and max_len <= 0:
+    raise ValueError(f"max_len must be positive, got {max_len}")
 
 
 def policy_loss(
@@ -196,54 +183,17 @@ def policy_loss(
   chex.assert_equal_shape_prefix([logp, advantages], 1)
   if advantages.ndim == 2:
     chex.assert_equal_shape([logp, advantages])
-  if dual_clip is not None and is_python_number(dual_clip) and dual_clip <= 1:
+  if dual_clip is not None and checks.is_python_number(dual_clip) and dual_clip <= 1:
     raise ValueError(f"dual_clip must be > 1, got {dual_clip}")
-  if ref_logp is None and not (is_python_number(kl_coef) and kl_coef == 0):
+  if ref_logp is None and not (checks.is_python_number(kl_coef) and kl_coef == 0):
     raise ValueError("kl_coef is non-zero but ref_logp is None")
   if ref_logp is not None:
     chex.assert_type(ref_logp, float)
     chex.assert_equal_shape([logp, ref_logp])
   if entropy is not None:
     chex.assert_equal_shape([logp, entropy])
-  _check_aggregation(aggregation, max_len)
-  if kl_kind not in KL_KINDS:
-    raise ValueError(f"kl_kind must be one of {KL_KINDS}, got {kl_kind!r}")
-  return _policy_loss_core(
-    logp,
-    old_logp,
-    advantages,
-    mask,
-    eps_low=eps_low,
-    eps_high=eps_high,
-    dual_clip=dual_clip,
-    max_len=max_len,
-    ref_logp=ref_logp,
-    kl_coef=kl_coef,
-    entropy=entropy,
-    aggregation=aggregation,
-    kl_kind=kl_kind,
-  )
-
-
-# Jitted cores: eager calls compile once per shape and static arguments (as research.rl.returns);
-# hyperparameters are traced, so sweeping them does not recompile.
-@functools.partial(jax.jit, static_argnames=("aggregation", "kl_kind"))
-def _policy_loss_core(
-  logp,
-  old_logp,
-  advantages,
-  mask,
-  *,
-  eps_low,
-  eps_high,
-  dual_clip,
-  max_len,
-  ref_logp,
-  kl_coef,
-  entropy,
-  aggregation,
-  kl_kind,
-):
+  _check_aggregation(aggregation, max_len, name="aggregation")
+  checks.choice(kl_kind, "kl_kind", KL_KINDS)
   sg = jax.lax.stop_gradient
   logp = jnp.asarray(logp)
   dtype = logp.dtype
@@ -266,10 +216,10 @@ def _policy_loss_core(
   if ref_logp is not None:
     kl_ref = kl_estimate(logp_safe, jnp.where(valid, sg(ref_logp), zero), kind=kl_kind)
     per_token = per_token + kl_coef * kl_ref
-  loss = _aggregate(per_token, mask, mode=aggregation, max_len=max_len)
+  loss = aggregate(per_token, mask, mode=aggregation, max_len=max_len)
 
-  mean = lambda x: sg(_masked_mean(x.astype(dtype), mask, axis=None))
-  pg_loss = sg(_aggregate(pg_per_token, mask, mode=aggregation, max_len=max_len))
+  mean = lambda x: sg(masked_mean(x.astype(dtype), mask, axis=None))
+  pg_loss = sg(aggregate(pg_per_token, mask, mode=aggregation, max_len=max_len))
   clip_low = mean((ratio < 1 - eps_low) & (adv < 0))
   clip_high = mean((ratio > 1 + eps_high) & (adv > 0))
   metrics = {
@@ -324,14 +274,7 @@ def value_loss(
   chex.assert_rank([values, old_values, returns, mask], 2)
   chex.assert_type([values, old_values, returns], float)
   chex.assert_equal_shape([values, old_values, returns, mask])
-  _check_aggregation(aggregation, max_len)
-  return _value_loss_core(
-    values, old_values, returns, mask, clip_eps, max_len=max_len, aggregation=aggregation
-  )
-
-
-@functools.partial(jax.jit, static_argnames=("aggregation",))
-def _value_loss_core(values, old_values, returns, mask, clip_eps, *, max_len, aggregation):
+  _check_aggregation(aggregation, max_len, name="aggregation")
   sg = jax.lax.stop_gradient
   valid = jnp.asarray(mask) > 0
   values = jnp.where(valid, values, 0)
@@ -341,7 +284,7 @@ def _value_loss_core(values, old_values, returns, mask, clip_eps, *, max_len, ag
   if clip_eps is not None:
     clipped = old_values + jnp.clip(values - old_values, -clip_eps, clip_eps)
     per_token = jnp.maximum(per_token, jnp.square(clipped - returns))
-  return _aggregate(0.5 * per_token, mask, mode=aggregation, max_len=max_len)
+  return aggregate(0.5 * per_token, mask, mode=aggregation, max_len=max_len)
 
 
 def sft_loss(logp_demo, mask, *, aggregation="token-mean", max_len=None) -> jax.Array:
@@ -370,11 +313,6 @@ def sft_loss(logp_demo, mask, *, aggregation="token-mean", max_len=None) -> jax.
   chex.assert_rank([logp_demo, mask], 2)
   chex.assert_type(logp_demo, float)
   chex.assert_equal_shape([logp_demo, mask])
-  _check_aggregation(aggregation, max_len)
-  return _sft_core(logp_demo, mask, max_len=max_len, aggregation=aggregation)
-
-
-@functools.partial(jax.jit, static_argnames=("aggregation",))
-def _sft_core(logp_demo, mask, *, max_len, aggregation):
+  _check_aggregation(aggregation, max_len, name="aggregation")
   valid = mask > 0
-  return _aggregate(-jnp.where(valid, logp_demo, 0), mask, mode=aggregation, max_len=max_len)
+  return aggregate(-jnp.where(valid, logp_demo, 0), mask, mode=aggregation, max_len=max_len)

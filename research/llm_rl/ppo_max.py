@@ -11,7 +11,6 @@ See 'Secrets of RLHF in Large Language Models Part I: PPO' by R. Zheng et al.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
 from typing import NamedTuple
 
@@ -19,7 +18,8 @@ import chex
 import jax
 import jax.numpy as jnp
 
-from research.llm_rl._common import as_float, is_python_number, safe_div
+from research import checks
+from research.llm_rl._common import as_float, safe_div
 from research.llm_rl.kl import KL_KINDS, kl_estimate
 
 
@@ -93,7 +93,7 @@ def reward_normalizer(*, clip=5.0, eps=1e-8, shift_mean=True) -> RewardNormalize
     shape (e.g. `[B]`) and an optional mask of the same shape; masked entries are not counted and
     are returned as 0.
   """
-  if clip is not None and is_python_number(clip) and clip <= 0:
+  if clip is not None and checks.is_python_number(clip) and clip <= 0:
     raise ValueError(f"clip must be positive or None, got {clip}")
 
   def init() -> RewardNormalizerState:
@@ -104,33 +104,27 @@ def reward_normalizer(*, clip=5.0, eps=1e-8, shift_mean=True) -> RewardNormalize
     rewards = as_float(rewards)
     if mask is not None:
       chex.assert_equal_shape([rewards, mask])
-    return _normalizer_update(state, rewards, mask, clip, eps, shift_mean=bool(shift_mean))
+    weights = jnp.ones_like(rewards) if mask is None else jnp.asarray(mask).astype(rewards.dtype)
+    dtype = jnp.result_type(rewards.dtype, jnp.asarray(state.mean).dtype)
+    rewards, weights = rewards.astype(dtype), weights.astype(dtype)
+    count_a, mean_a, m2_a = (jnp.asarray(x, dtype) for x in state)
+    valid = weights > 0
+    count_b = weights.sum()
+    mean_b = safe_div(jnp.where(valid, weights * rewards, 0).sum(), count_b)
+    m2_b = jnp.where(valid, weights * jnp.square(rewards - mean_b), 0).sum()
+    count = count_a + count_b
+    delta = mean_b - mean_a
+    mean = mean_a + delta * safe_div(count_b, count)
+    m2 = m2_a + m2_b + jnp.square(delta) * safe_div(count_a * count_b, count)
+    var = safe_div(m2, count)
+    centred = rewards - mean if shift_mean else rewards
+    normalized = centred * jax.lax.rsqrt(var + eps)
+    if clip is not None:
+      normalized = jnp.clip(normalized, -clip, clip)
+    normalized = jnp.where(valid, normalized, 0)
+    return RewardNormalizerState(count=count, mean=mean, m2=m2), normalized
 
   return RewardNormalizer(init=init, update=update)
-
-
-# Jitted cores: eager calls compile once per shape and static arguments (as research.rl.returns).
-@functools.partial(jax.jit, static_argnames=("shift_mean",))
-def _normalizer_update(state, rewards, mask, clip, eps, *, shift_mean):
-  weights = jnp.ones_like(rewards) if mask is None else mask.astype(rewards.dtype)
-  dtype = jnp.result_type(rewards.dtype, state.mean.dtype)
-  rewards, weights = rewards.astype(dtype), weights.astype(dtype)
-  count_a, mean_a, m2_a = (jnp.asarray(x, dtype) for x in state)
-  valid = weights > 0
-  count_b = weights.sum()
-  mean_b = safe_div(jnp.where(valid, weights * rewards, 0).sum(), count_b)
-  m2_b = jnp.where(valid, weights * jnp.square(rewards - mean_b), 0).sum()
-  count = count_a + count_b
-  delta = mean_b - mean_a
-  mean = mean_a + delta * safe_div(count_b, count)
-  m2 = m2_a + m2_b + jnp.square(delta) * safe_div(count_a * count_b, count)
-  var = safe_div(m2, count)
-  centred = rewards - mean if shift_mean else rewards
-  normalized = centred * jax.lax.rsqrt(var + eps)
-  if clip is not None:
-    normalized = jnp.clip(normalized, -clip, clip)
-  normalized = jnp.where(valid, normalized, 0)
-  return RewardNormalizerState(count=count, mean=mean, m2=m2), normalized
 
 
 def masked_whiten(x, mask, *, shift_mean=True, eps=1e-8) -> jax.Array:
@@ -163,12 +157,8 @@ def masked_whiten(x, mask, *, shift_mean=True, eps=1e-8) -> jax.Array:
   """
   chex.assert_type(x, float)
   chex.assert_equal_shape([x, mask])
-  return _masked_whiten_core(x, mask, eps, shift_mean=bool(shift_mean))
-
-
-@functools.partial(jax.jit, static_argnames=("shift_mean",))
-def _masked_whiten_core(x, mask, eps, *, shift_mean):
-  mask = mask.astype(x.dtype)
+  x = jnp.asarray(x)
+  mask = jnp.asarray(mask).astype(x.dtype)
   valid = mask > 0
   count = mask.sum()
   mean = safe_div(jnp.where(valid, mask * x, 0).sum(), count)
@@ -213,14 +203,9 @@ def kl_penalty_rewards(rewards, logp, ref_logp, mask, *, kl_coef, kl_kind="k1") 
   chex.assert_type([logp, ref_logp], float)
   chex.assert_equal_shape([logp, ref_logp, mask])
   chex.assert_equal_shape_prefix([rewards, logp], 1)
-  if kl_kind not in KL_KINDS:
-    raise ValueError(f"kl_kind must be one of {KL_KINDS}, got {kl_kind!r}")
-  return _kl_penalty_core(as_float(rewards), logp, ref_logp, mask, kl_coef, kl_kind=kl_kind)
-
-
-@functools.partial(jax.jit, static_argnames=("kl_kind",))
-def _kl_penalty_core(rewards, logp, ref_logp, mask, kl_coef, *, kl_kind):
-  valid = mask > 0
+  checks.choice(kl_kind, "kl_kind", KL_KINDS)
+  rewards, logp, ref_logp = as_float(rewards), jnp.asarray(logp), jnp.asarray(ref_logp)
+  valid = jnp.asarray(mask) > 0
   zero = jnp.zeros_like(logp)
   kl = kl_estimate(jnp.where(valid, logp, zero), jnp.where(valid, ref_logp, zero), kind=kl_kind)
   positions = jnp.arange(logp.shape[1])

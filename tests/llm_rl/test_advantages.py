@@ -149,8 +149,10 @@ def test_int_rewards_jit_vmap_and_errors():
     np.testing.assert_allclose(jax.jit(jax.vmap(f))(rewards), eager, rtol=1e-6)
   with pytest.raises(ValueError, match="multiple"):
     llm_rl.group_advantages(jnp.ones(5), group_size=2)
-  with pytest.raises(ValueError, match="positive"):
+  with pytest.raises(ValueError, match="group_size must be a Python int >= 1"):
     llm_rl.rloo_advantages(jnp.ones(4), group_size=0)
+  with pytest.raises(ValueError, match="group_size must be a Python int"):  # was a TypeError
+    llm_rl.group_advantages(jnp.ones(4), group_size=2.0)
   with pytest.raises(AssertionError):
     llm_rl.group_advantages(jnp.ones((2, 2)), group_size=2)
 
@@ -226,3 +228,24 @@ def test_token_gae_jit_vmap_and_errors():
   np.testing.assert_allclose(jax.jit(jax.vmap(f))(rewards, values, masks), eager, rtol=1e-5)
   with pytest.raises(ValueError, match="values"):
     llm_rl.token_gae(rewards[0], values[0, :, :3], MASK)
+
+
+def test_eager_equals_jit():
+  """No jit inside: an eager call and the caller's `jax.jit` (static arguments closed over)
+  agree."""
+  rng = np.random.default_rng(4)
+  rewards = jnp.asarray(rng.normal(size=12), jnp.float32)
+  for f in (
+    functools.partial(llm_rl.group_advantages, group_size=4),
+    functools.partial(llm_rl.group_advantages, group_size=3, normalize_std=False),
+    functools.partial(llm_rl.rloo_advantages, group_size=4),
+  ):
+    np.testing.assert_allclose(f(rewards), jax.jit(f)(rewards), rtol=1e-5, atol=1e-7)
+  token_rewards = jnp.asarray(rng.normal(size=MASK.shape), jnp.float32)
+  for extra in (0, 1):
+    values = jnp.asarray(rng.normal(size=(MASK.shape[0], MASK.shape[1] + extra)), jnp.float32)
+    f = functools.partial(llm_rl.token_gae, discount=0.99, lambda_=0.9, stop_target_gradients=True)
+    np.testing.assert_allclose(
+      f(token_rewards, values, MASK), jax.jit(f)(token_rewards, values, MASK), rtol=1e-5,
+      atol=1e-7,
+    )

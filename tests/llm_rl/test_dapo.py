@@ -95,6 +95,12 @@ def test_select_groups_hand_example():
   assert rewards.size / int(count) == 4.0
   with pytest.raises(ValueError, match="num_groups"):
     llm_rl.select_groups(rewards, group_size=2, num_groups=7)
+  with pytest.raises(ValueError, match="num_groups must be a Python int >= 1"):
+    llm_rl.select_groups(rewards, group_size=2, num_groups=0)
+  with pytest.raises(ValueError, match="num_groups must be a Python int"):  # was a TypeError
+    llm_rl.select_groups(rewards, group_size=2, num_groups=2.0)
+  with pytest.raises(ValueError, match="group_size must be a Python int"):
+    llm_rl.group_sample_indices(indices, group_size=True)
 
 
 @settings(max_examples=20, deadline=None)
@@ -134,3 +140,19 @@ def test_select_groups_jit_vmap_and_refill():
 
   _, kept, spent = jax.jit(refill)(jax.random.key(0))
   assert kept >= 3 and spent % 8 == 0 and spent >= 8
+
+
+def test_eager_equals_jit():
+  """No jit inside: an eager call and the caller's `jax.jit` (static arguments closed over)
+  agree."""
+  rewards = jnp.array([1.0, 1.0, 0.0, 1.0, 0.0, 0.0, 1.0, 0.0, 1.0, 1.0, 0.0, 1.0])
+  for f in (
+    functools.partial(llm_rl.select_groups, group_size=2, num_groups=4),
+    functools.partial(llm_rl.informative_groups, group_size=3),
+  ):
+    for got, want in zip(jax.tree.leaves(jax.jit(f)(rewards)), jax.tree.leaves(f(rewards)),
+                         strict=True):
+      np.testing.assert_array_equal(got, want)
+  lengths = jnp.arange(0.0, 20.0, 0.5)
+  f = functools.partial(llm_rl.overlong_penalty, max_len=16, cache_len=4)
+  np.testing.assert_allclose(f(lengths), jax.jit(f)(lengths), rtol=1e-6, atol=1e-7)

@@ -67,7 +67,17 @@ def test_jit_vmap_and_errors():
     f = functools.partial(llm_rl.kl_estimate, kind=kind)
     eager = f(logp, ref)
     np.testing.assert_allclose(jax.jit(jax.vmap(f))(logp, ref), eager, rtol=1e-6)
-  with pytest.raises(ValueError, match="kind"):
+  with pytest.raises(ValueError, match="kind must be one of"):
     llm_rl.kl_estimate(logp, ref, kind="k4")
   with pytest.raises(AssertionError):
     llm_rl.kl_estimate(logp, ref[:, :2])
+
+
+def test_eager_equals_jit():
+  """No jit inside: an eager call and the caller's `jax.jit` (the kind closed over) agree."""
+  rng = np.random.default_rng(5)
+  logp = jnp.asarray(-rng.uniform(0.1, 3.0, size=(3, 4)), jnp.float32)
+  ref = logp + jnp.asarray(rng.normal(scale=0.5, size=(3, 4)), jnp.float32)
+  for kind in llm_rl.KL_KINDS:
+    f = functools.partial(llm_rl.kl_estimate, kind=kind)
+    np.testing.assert_allclose(f(logp, ref), jax.jit(f)(logp, ref), rtol=1e-6, atol=1e-7)

@@ -54,7 +54,7 @@ def test_aggregate_hand_example():
   np.testing.assert_allclose(agg(mode="seq-mean-token-mean"), (10 / 4 + 11 / 2) / 2, rtol=1e-6)
   np.testing.assert_allclose(agg(mode="seq-mean-token-sum-norm"), 21 / 8, rtol=1e-6)
   np.testing.assert_allclose(agg(mode="seq-mean-token-sum-norm", max_len=8), 21 / 16, rtol=1e-6)
-  with pytest.raises(ValueError, match="mode"):
+  with pytest.raises(ValueError, match="mode must be one of"):
     agg(mode="sum")
   with pytest.raises(ValueError, match="max_len"):
     agg(mode="seq-mean-token-sum-norm", max_len=0)
@@ -291,6 +291,43 @@ def test_policy_loss_jit_and_vmap():
   np.testing.assert_allclose(loss, [e[0] for e in eager], rtol=1e-5)
   for key in eager[0][1]:
     np.testing.assert_allclose(metrics[key], [e[1][key] for e in eager], rtol=1e-5, atol=1e-7)
+
+
+def test_eager_equals_jit():
+  """No jit inside: an eager call and the caller's `jax.jit` (static arguments closed over) agree;
+  the static options are checked at the boundary, each error naming its argument."""
+  rng = np.random.default_rng(8)
+  old = -rng.random((4, 5)).astype(np.float32)
+  logp = (old + 0.5 * rng.normal(size=old.shape)).astype(np.float32)
+  ref = (logp + 0.3 * rng.normal(size=old.shape)).astype(np.float32)
+  adv = rng.normal(size=4).astype(np.float32)
+  mask = (rng.random(old.shape) < 0.8).astype(np.float32)
+  for mode in llm_rl.AGGREGATION_MODES:
+    f = functools.partial(
+      llm_rl.policy_loss, eps_high=0.28, dual_clip=3.0, aggregation=mode, max_len=7,
+      ref_logp=ref, kl_coef=0.04, kl_kind="k2",
+    )
+    (loss, metrics), (jit_loss, jit_metrics) = f(logp, old, adv, mask), jax.jit(f)(
+      logp, old, adv, mask
+    )
+    np.testing.assert_allclose(loss, jit_loss, rtol=1e-5, atol=1e-7)
+    assert metrics.keys() == jit_metrics.keys()
+    for key in metrics:
+      np.testing.assert_allclose(metrics[key], jit_metrics[key], rtol=1e-5, atol=1e-7)
+    for g in (
+      functools.partial(llm_rl.aggregate, mode=mode),
+      functools.partial(llm_rl.sft_loss, aggregation=mode),
+      functools.partial(llm_rl.value_loss, old, ref, clip_eps=0.2, aggregation=mode),
+    ):
+      np.testing.assert_allclose(g(logp, mask), jax.jit(g)(logp, mask), rtol=1e-5, atol=1e-7)
+  g = functools.partial(llm_rl.masked_mean, axis=1)
+  np.testing.assert_allclose(g(logp, mask), jax.jit(g)(logp, mask), rtol=1e-6, atol=1e-7)
+  with pytest.raises(ValueError, match="aggregation must be one of"):
+    llm_rl.policy_loss(logp, old, adv, mask, aggregation="sum")
+  with pytest.raises(ValueError, match="kl_kind must be one of"):
+    llm_rl.policy_loss(logp, old, adv, mask, ref_logp=ref, kl_kind="k4")
+  with pytest.raises(ValueError, match="aggregation must be one of"):
+    llm_rl.value_loss(logp, old, ref, mask, aggregation="token-sum")
 
 
 # --- value_loss and sft_loss --------------------------------------------------------------------

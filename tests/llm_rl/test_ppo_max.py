@@ -128,3 +128,24 @@ def test_kl_penalty_rewards():
   # Fed to token-level GAE (γ = λ = 1, V = 0): advantages are the reward-to-go of each token.
   adv = llm_rl.token_gae(got, jnp.zeros((3, 4)), mask, discount=1.0, lambda_=1.0)
   np.testing.assert_allclose(adv[0, :3], [1.05, 1.1, 1.0], rtol=1e-5)
+
+
+def test_eager_equals_jit():
+  """No jit inside: an eager call and the caller's `jax.jit` (static arguments closed over)
+  agree."""
+  rng = np.random.default_rng(9)
+  x = jnp.asarray(rng.normal(size=(3, 5)), jnp.float32)
+  mask = jnp.asarray(rng.random((3, 5)) < 0.7, jnp.float32)
+  for shift_mean in (True, False):
+    f = functools.partial(llm_rl.masked_whiten, shift_mean=shift_mean)
+    np.testing.assert_allclose(f(x, mask), jax.jit(f)(x, mask), rtol=1e-5, atol=1e-6)
+    normalizer = llm_rl.reward_normalizer(clip=1.5, shift_mean=shift_mean)
+    eager = normalizer.update(normalizer.init(), x, mask)
+    jitted = jax.jit(normalizer.update)(normalizer.init(), x, mask)
+    for got, want in zip(jax.tree.leaves(jitted), jax.tree.leaves(eager), strict=True):
+      np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+  f = functools.partial(llm_rl.kl_penalty_rewards, kl_coef=0.1, kl_kind="k3")
+  args = (x[:, 0], -jnp.abs(x), -jnp.abs(x[::-1]), mask)
+  np.testing.assert_allclose(f(*args), jax.jit(f)(*args), rtol=1e-5, atol=1e-7)
+  with pytest.raises(ValueError, match="kl_kind must be one of"):
+    llm_rl.kl_penalty_rewards(*args, kl_coef=0.1, kl_kind="k0")
