@@ -53,7 +53,8 @@ from research.runtime import base_config, select_variant
 # Every arm's settings. Fields (all numeric so they can be vmapped, except the two categories):
 #   advantage: "grpo" (z-score, ddof=1) | "dr_grpo" (group-centred) | "rloo" | "batch_mean" | "gae"
 #   aggregation: "token-mean" | "seq-mean-token-mean" | "seq-mean-token-sum-norm"
-#   eps_low, eps_high: clip range of the ratio (1000: no clipping); dual_clip: c > 1 (0: off)
+#   eps_low, eps_high: clip range of the ratio; dual_clip: c > 1. A clip or coefficient of 0 is
+#   off, for every field (eps 0: no clipping)
 #   kl_loss_coef: β of k3 in the loss; kl_reward_coef: β of the per-token k1 penalty in the reward
 #   reward_norm: running reward normalisation (0/1); whiten: advantage whitening (0/1)
 #   value_clip: ε_v of the clipped value loss (0: off); critic_warmup: iterations before the
@@ -68,8 +69,8 @@ _BASE = dict(advantage="grpo", aggregation="seq-mean-token-mean", eps_low=0.2, e
 def _arms():
   arms = {}
   arms["reinforce_mean"] = dict(_BASE, advantage="batch_mean",
-                                aggregation="seq-mean-token-sum-norm", eps_low=1000.0,
-                                eps_high=1000.0)
+                                aggregation="seq-mean-token-sum-norm", eps_low=0.0,
+                                eps_high=0.0)
   arms["ppo"] = dict(_BASE, advantage="gae", aggregation="token-mean", kl_reward_coef=0.05,
                      whiten=1.0, max_grad_norm=0.0)
   arms["ppo_max"] = dict(arms["ppo"], reward_norm=1.0, value_clip=0.2, critic_warmup=5,

@@ -55,7 +55,12 @@ ADVANTAGES = ("grpo", "dr_grpo", "rloo", "batch_mean", "gae")
 NUMERIC_FIELDS = ("eps_low", "eps_high", "dual_clip", "kl_loss_coef", "kl_reward_coef",
                   "reward_norm", "whiten", "value_clip", "critic_warmup", "max_grad_norm",
                   "overlong_filter", "overlong_penalty", "dynamic_sampling")
-OFF = 1e6  # "no clipping" for traced clip ranges
+OFF = 1e6  # what a clip of 0 ("off", the one convention of the arm settings) becomes
+
+
+def clip_or_off(value):
+  """A traced clip setting: the value where it is > 0, else `OFF` (a bound no ratio reaches)."""
+  return jnp.where(value > 0, value, OFF)
 LADDER = ("naive_grpo", "dapo_overlong_filter", "dapo_clip_higher", "dapo_soft_overlong",
           "dapo_token_level", "dapo_dynamic_sampling")
 
@@ -75,7 +80,7 @@ def _check_arm(config, name: str) -> None:
           f"{where}.aggregation must be one of {llm_rl.AGGREGATION_MODES}, got "
           f"'{s.aggregation}'")
   for field in ("eps_low", "eps_high"):
-    require(s[field] > 0, f"{where}.{field}: eps must be > 0 (1000: no clipping), got {s[field]}")
+    require(s[field] >= 0, f"{where}.{field} must be ≥ 0 (0: no clipping), got {s[field]}")
   require(s.dual_clip == 0 or s.dual_clip > 1,
           f"{where}.dual_clip must be 0 (off) or > 1, got {s.dual_clip}")
   for field in ("kl_loss_coef", "kl_reward_coef"):
@@ -372,14 +377,13 @@ class Setup:
   def loss(self, params, value_params, hp, policy_on, mb):
     logp, entropy, hidden = self.completion_logprobs(params, mb["prompts"], mb["completion"])
     values = self.value_apply(value_params, hidden)
-    dual = jnp.where(hp["dual_clip"] > 1, hp["dual_clip"], OFF)
     pl, metrics = rollout.mixed_policy_loss(
       logp, mb["old_logp"], mb["adv"], mb["mask"], aggregation_weights=hp["aggregation"],
-      eps_low=hp["eps_low"], eps_high=hp["eps_high"], dual_clip=dual, max_len=self.budget,
+      eps_low=clip_or_off(hp["eps_low"]), eps_high=clip_or_off(hp["eps_high"]),
+      dual_clip=clip_or_off(hp["dual_clip"]), max_len=self.budget,
       ref_logp=mb["ref_logp"], kl_coef=hp["kl_loss_coef"], kl_kind="k3", entropy=entropy)
-    value_clip = jnp.where(hp["value_clip"] > 0, hp["value_clip"], OFF)
     vl = llm_rl.value_loss(values, mb["old_values"], mb["returns"], mb["mask"],
-                           clip_eps=value_clip)
+                           clip_eps=clip_or_off(hp["value_clip"]))
     total = policy_on * pl + float(self.config.value_coef) * vl
     return total, {**metrics, "value_loss": vl}
 
