@@ -31,8 +31,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from research import checks
 from research.rl.bellman import _greedy_actions, _q_values, _solve_policy
-from research.rl.mdp import TabularMDP, _is_concrete, validate_mdp, validate_values
+from research.rl.mdp import TabularMDP, _as_arrays, validate_mdp, validate_values
 
 
 class DPResult(NamedTuple):
@@ -95,14 +96,8 @@ def _evaluate_sweeps(transitions, rewards, discount, q, actions, eval_sweeps):
   return jax.lax.fori_loop(1, eval_sweeps, sweep, first)
 
 
-def _check_positive_int(value, name):
-  if _is_concrete(value):
-    if int(np.asarray(value)) != np.asarray(value) or int(np.asarray(value)) < 1:
-      raise ValueError(f"{name} must be a positive integer, got {value!r}")
-
-
 def _check_tol(tol):
-  if _is_concrete(tol) and not float(np.asarray(tol)) > 0.0:
+  if checks.is_concrete(tol) and not float(np.asarray(tol)) > 0.0:
     raise ValueError(f"tol must be > 0, got {tol!r}")
 
 
@@ -131,22 +126,6 @@ def _pi_step(mdp, v, tie_tol):
 # ---------------------------------------------------------------------------------------------
 
 
-@jax.jit
-def _value_iteration(mdp, v0, tol, max_iterations, tie_tol):
-  def cond(carry):
-    k, _, delta = carry
-    return (k < max_iterations) & (delta >= tol)
-
-  def body(carry):
-    k, v, _ = carry
-    v_new = _vi_step(mdp, v)
-    return k + 1, v_new, jnp.max(jnp.abs(v_new - v))
-
-  init = (jnp.zeros((), jnp.int32), v0, jnp.asarray(jnp.inf, v0.dtype))
-  k, v, delta = jax.lax.while_loop(cond, body, init)
-  return _result(mdp, v, k, delta < tol, tie_tol)
-
-
 def value_iteration(
   mdp: TabularMDP, *, tol=1e-6, max_iterations=10_000, initial_values=None, tie_tol=None
 ) -> DPResult:
@@ -173,20 +152,17 @@ def value_iteration(
   """
   num_states, _ = validate_mdp(mdp)
   _check_tol(tol)
-  _check_positive_int(max_iterations, "max_iterations")
+  checks.traced_int(max_iterations, "max_iterations")
   v0 = _initial_values(initial_values, num_states, jnp.result_type(mdp.rewards, float))
-  return _value_iteration(TabularMDP(*mdp), v0, tol, max_iterations, tie_tol)
+  mdp = _as_arrays(mdp)
 
-
-@jax.jit
-def _truncated_policy_iteration(mdp, v0, eval_sweeps, tol, max_iterations, tie_tol):
   def cond(carry):
     k, _, delta = carry
     return (k < max_iterations) & (delta >= tol)
 
   def body(carry):
     k, v, _ = carry
-    v_new = _tpi_step(mdp, v, eval_sweeps)
+    v_new = _vi_step(mdp, v)
     return k + 1, v_new, jnp.max(jnp.abs(v_new - v))
 
   init = (jnp.zeros((), jnp.int32), v0, jnp.asarray(jnp.inf, v0.dtype))
@@ -225,33 +201,24 @@ def truncated_policy_iteration(
     `DPResult(values [S], policy [S, A], iterations, converged)`.
   """
   num_states, _ = validate_mdp(mdp)
-  _check_positive_int(eval_sweeps, "eval_sweeps")
+  checks.traced_int(eval_sweeps, "eval_sweeps")
   _check_tol(tol)
-  _check_positive_int(max_iterations, "max_iterations")
+  checks.traced_int(max_iterations, "max_iterations")
   v0 = _initial_values(initial_values, num_states, jnp.result_type(mdp.rewards, float))
-  return _truncated_policy_iteration(
-    TabularMDP(*mdp), v0, eval_sweeps, tol, max_iterations, tie_tol
-  )
-
-
-@jax.jit
-def _policy_iteration(mdp, v0, max_iterations, tie_tol):
-  num_states = v0.shape[0]
+  mdp = _as_arrays(mdp)
 
   def cond(carry):
-    k, _, _, stable = carry
-    return (k < max_iterations) & ~stable
+    k, _, delta = carry
+    return (k < max_iterations) & (delta >= tol)
 
   def body(carry):
-    k, v, actions, _ = carry
-    v_new, new_actions = _pi_step(mdp, v, tie_tol)
-    stable = jnp.all(new_actions == actions)
-    return k + 1, jnp.where(stable, v, v_new), new_actions, stable
+    k, v, _ = carry
+    v_new = _tpi_step(mdp, v, eval_sweeps)
+    return k + 1, v_new, jnp.max(jnp.abs(v_new - v))
 
-  no_policy = jnp.full((num_states,), -1, jnp.int32)
-  init = (jnp.zeros((), jnp.int32), v0, no_policy, jnp.zeros((), bool))
-  k, v, _, stable = jax.lax.while_loop(cond, body, init)
-  return _result(mdp, v, k, stable, tie_tol)
+  init = (jnp.zeros((), jnp.int32), v0, jnp.asarray(jnp.inf, v0.dtype))
+  k, v, delta = jax.lax.while_loop(cond, body, init)
+  return _result(mdp, v, k, delta < tol, tie_tol)
 
 
 def policy_iteration(
@@ -279,9 +246,24 @@ def policy_iteration(
     `DPResult(values [S], policy [S, A], iterations, converged)`.
   """
   num_states, _ = validate_mdp(mdp)
-  _check_positive_int(max_iterations, "max_iterations")
+  checks.traced_int(max_iterations, "max_iterations")
   v0 = _initial_values(initial_values, num_states, jnp.result_type(mdp.rewards, float))
-  return _policy_iteration(TabularMDP(*mdp), v0, max_iterations, tie_tol)
+  mdp = _as_arrays(mdp)
+
+  def cond(carry):
+    k, _, _, stable = carry
+    return (k < max_iterations) & ~stable
+
+  def body(carry):
+    k, v, actions, _ = carry
+    v_new, new_actions = _pi_step(mdp, v, tie_tol)
+    stable = jnp.all(new_actions == actions)
+    return k + 1, jnp.where(stable, v, v_new), new_actions, stable
+
+  no_policy = jnp.full((num_states,), -1, jnp.int32)
+  init = (jnp.zeros((), jnp.int32), v0, no_policy, jnp.zeros((), bool))
+  k, v, _, stable = jax.lax.while_loop(cond, body, init)
+  return _result(mdp, v, k, stable, tie_tol)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -289,34 +271,22 @@ def policy_iteration(
 # ---------------------------------------------------------------------------------------------
 
 
-@functools.partial(jax.jit, static_argnames=("kind", "num_iterations"))
-def _trace_core(mdp, v_star, v0, eval_sweeps, tie_tol, *, kind, num_iterations):
-  def step(v):
-    if kind == "vi":
-      return _vi_step(mdp, v)
-    if kind == "tpi":
-      return _tpi_step(mdp, v, eval_sweeps)
-    return _pi_step(mdp, v, tie_tol)[0]
+def _error_trace(step, mdp, v_star, num_iterations, initial_values):
+  """`‖v_k − v*‖∞` for `k = 0, …, num_iterations` of `v_k = step(mdp, v_{k−1})` (a `lax.scan`)."""
+  num_states, _ = validate_mdp(mdp)
+  validate_values(v_star, num_states, name="v_star")
+  num_iterations = checks.static_int(num_iterations, "num_iterations", minimum=0)
+  dtype = jnp.result_type(mdp.rewards, float)
+  v0 = _initial_values(initial_values, num_states, dtype)
+  v_star = jnp.asarray(v_star, dtype)
+  mdp = _as_arrays(mdp)
 
   def body(v, _):
-    v_new = step(v)
+    v_new = step(mdp, v)
     return v_new, jnp.max(jnp.abs(v_new - v_star))
 
   _, errors = jax.lax.scan(body, v0, None, length=num_iterations)
   return jnp.concatenate([jnp.max(jnp.abs(v0 - v_star))[None], errors])
-
-
-def _trace(kind, mdp, v_star, num_iterations, initial_values, eval_sweeps=1, tie_tol=None):
-  num_states, _ = validate_mdp(mdp)
-  validate_values(v_star, num_states, name="v_star")
-  if not isinstance(num_iterations, int | np.integer) or num_iterations < 0:
-    raise ValueError(f"num_iterations must be a non-negative Python int, got {num_iterations!r}")
-  dtype = jnp.result_type(mdp.rewards, float)
-  v0 = _initial_values(initial_values, num_states, dtype)
-  v_star = jnp.asarray(v_star, dtype)
-  mdp = TabularMDP(*mdp)
-  length = int(num_iterations)
-  return _trace_core(mdp, v_star, v0, eval_sweeps, tie_tol, kind=kind, num_iterations=length)
 
 
 def value_iteration_trace(mdp: TabularMDP, v_star, *, num_iterations, initial_values=None):
@@ -335,7 +305,7 @@ def value_iteration_trace(mdp: TabularMDP, v_star, *, num_iterations, initial_va
   Returns:
     `[num_iterations + 1]` errors, entry 0 being `‖v_0 − v*‖∞`.
   """
-  return _trace("vi", mdp, v_star, num_iterations, initial_values)
+  return _error_trace(_vi_step, mdp, v_star, num_iterations, initial_values)
 
 
 def truncated_policy_iteration_trace(
@@ -357,8 +327,9 @@ def truncated_policy_iteration_trace(
   Returns:
     `[num_iterations + 1]` errors, entry 0 being `‖v_0 − v*‖∞`.
   """
-  _check_positive_int(eval_sweeps, "eval_sweeps")
-  return _trace("tpi", mdp, v_star, num_iterations, initial_values, eval_sweeps=eval_sweeps)
+  checks.traced_int(eval_sweeps, "eval_sweeps")
+  step = functools.partial(_tpi_step, eval_sweeps=eval_sweeps)
+  return _error_trace(step, mdp, v_star, num_iterations, initial_values)
 
 
 def policy_iteration_trace(
@@ -382,4 +353,8 @@ def policy_iteration_trace(
   Returns:
     `[num_iterations + 1]` errors, entry 0 being `‖v_0 − v*‖∞`.
   """
-  return _trace("pi", mdp, v_star, num_iterations, initial_values, tie_tol=tie_tol)
+
+  def step(mdp, v):
+    return _pi_step(mdp, v, tie_tol)[0]
+
+  return _error_trace(step, mdp, v_star, num_iterations, initial_values)

@@ -15,12 +15,13 @@ See 'Mathematical Foundations of Reinforcement Learning' by S. Zhao
 
 from __future__ import annotations
 
-import functools
 from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+
+from research import checks
 
 # Tolerance for rows of `P` (and of a stochastic policy) summing to one. Float32 Dirichlet draws
 # sum to one within ~1e-6; 1e-4 leaves room for user-built float32 tables.
@@ -42,9 +43,10 @@ class TabularMDP(NamedTuple):
   discount: Any
 
 
-def _is_concrete(*xs) -> bool:
-  """True when no argument is a JAX tracer (so its values can be read on the host)."""
-  return not any(isinstance(x, jax.core.Tracer) for x in xs)
+def _as_arrays(mdp) -> TabularMDP:
+  """The fields of `mdp` as JAX arrays (NumPy tables and a Python discount converted as `jit`
+  converts its arguments), so that they can be indexed by traced states inside a loop."""
+  return TabularMDP(*(jnp.asarray(x) for x in mdp))
 
 
 def _shape(x) -> tuple[int, ...]:
@@ -82,7 +84,7 @@ def validate_discount(discount, *, name: str = "discount") -> None:
   shape = _shape(discount)
   if shape != ():
     raise ValueError(f"{name} must be a scalar, got shape {shape}")
-  if _is_concrete(discount):
+  if checks.is_concrete(discount):
     value = float(np.asarray(discount))
     if not 0.0 <= value < 1.0:
       raise ValueError(f"{name} must lie in [0, 1), got {value}")
@@ -126,7 +128,7 @@ def validate_mdp(mdp: TabularMDP, *, name: str = "mdp", atol: float = PROBABILIT
       f"to match {name}.rewards [S, A] = {list(r_shape)}; got {list(p_shape)}"
     )
   validate_discount(discount, name=f"{name}.discount")
-  if _is_concrete(transitions):
+  if checks.is_concrete(transitions):
     _check_probabilities(transitions, name=f"{name}.transitions", what="s'", atol=atol)
   return num_states, num_actions
 
@@ -144,7 +146,7 @@ def validate_policy(
     raise ValueError(
       f"{name} must have shape [S, A] = {[num_states, num_actions]}, got {list(shape)}"
     )
-  if _is_concrete(policy):
+  if checks.is_concrete(policy):
     _check_probabilities(policy, name=name, what="actions", atol=atol)
 
 
@@ -322,18 +324,6 @@ def render_policy(policy) -> str:
 # ---------------------------------------------------------------------------------------------
 
 
-@functools.partial(jax.jit, static_argnames=("num_states", "num_actions"))
-def _random_mdp_core(key, discount, *, num_states, num_actions):
-  dtype = _float_dtype()
-  key_p, key_r = jax.random.split(key)
-  # Dirichlet(1, …, 1) is a vector of i.i.d. Exp(1) draws divided by their sum (exact, and much
-  # cheaper than the general gamma sampler behind `jax.random.dirichlet`).
-  weights = jax.random.exponential(key_p, (num_states, num_actions, num_states), dtype)
-  transitions = weights / jnp.sum(weights, axis=-1, keepdims=True)
-  rewards = jax.random.uniform(key_r, (num_states, num_actions), dtype)
-  return TabularMDP(transitions, rewards, jnp.asarray(discount, dtype))
-
-
 def random_mdp(key, num_states: int, num_actions: int, *, discount=0.9) -> TabularMDP:
   """A dense random MDP: `P[s, a, ·] ~ Dirichlet(1, …, 1)`, `R[s, a] ~ U[0, 1)` i.i.d.
 
@@ -353,8 +343,14 @@ def random_mdp(key, num_states: int, num_actions: int, *, discount=0.9) -> Tabul
   Returns:
     A `TabularMDP` with `P` `[S, A, S]`, `R` `[S, A]` in `[0, 1)`, the discount as an array.
   """
-  for arg, value in (("num_states", num_states), ("num_actions", num_actions)):
-    if not isinstance(value, int | np.integer) or isinstance(value, bool) or value < 1:
-      raise ValueError(f"{arg} must be a positive Python int, got {value!r}")
+  num_states = checks.static_int(num_states, "num_states")
+  num_actions = checks.static_int(num_actions, "num_actions")
   validate_discount(discount, name="discount")
-  return _random_mdp_core(key, discount, num_states=int(num_states), num_actions=int(num_actions))
+  dtype = _float_dtype()
+  key_p, key_r = jax.random.split(key)
+  # Dirichlet(1, …, 1) is a vector of i.i.d. Exp(1) draws divided by their sum (exact, and much
+  # cheaper than the general gamma sampler behind `jax.random.dirichlet`).
+  weights = jax.random.exponential(key_p, (num_states, num_actions, num_states), dtype)
+  transitions = weights / jnp.sum(weights, axis=-1, keepdims=True)
+  rewards = jax.random.uniform(key_r, (num_states, num_actions), dtype)
+  return TabularMDP(transitions, rewards, jnp.asarray(discount, dtype))

@@ -12,64 +12,17 @@ and 12 (http://incompleteideas.net/book/the-book-2nd.html).
 
 from __future__ import annotations
 
-import functools
-
 import chex
 import jax
 import jax.numpy as jnp
-import numpy as np
 
+from research import checks
 from research.rl._common import maybe_stop_gradient
 
 
 def _reverse_scan(f, init, xs):
   _, ys = jax.lax.scan(lambda acc, x: (f(acc, x),) * 2, init, xs, reverse=True)
   return ys
-
-
-# Jitted cores: eager calls of the public functions then compile once per shape and dtype.
-
-
-@jax.jit
-def _discounted_returns_core(r_t, discount_t, bootstrap):
-  return _reverse_scan(lambda g, x: x[0] + x[1] * g, bootstrap, (r_t, discount_t))
-
-
-@jax.jit
-def _lambda_returns_core(r_t, discount_t, v_t, lambda_):
-  def step(g, x):
-    r, d, v, lam = x
-    return r + d * ((1.0 - lam) * v + lam * g)
-
-  return _reverse_scan(step, v_t[-1], (r_t, discount_t, v_t, lambda_))
-
-
-@functools.partial(jax.jit, static_argnames=("n",))
-def _n_step_core(r_t, discount_t, v_t, lambda_t, *, n):
-  seq_len = r_t.shape[0]
-  dtype = r_t.dtype
-  # Pad to T + n − 1: zero rewards, unit discounts and lambdas, the last value repeated.
-  pad = n - 1
-  r_p = jnp.concatenate([r_t, jnp.zeros((pad,), dtype)])
-  d_p = jnp.concatenate([discount_t, jnp.ones((pad,), dtype)])
-  l_p = jnp.concatenate([lambda_t, jnp.ones((pad,), dtype)])
-  v_p = jnp.concatenate([v_t, jnp.full((pad,), v_t[-1], dtype)])
-  targets = v_p[n - 1 : n - 1 + seq_len]
-
-  # Work backwards over the n steps, each a shifted window of the padded sequences.
-  def body(j, targets):
-    i = n - 1 - j
-    r, d, lam, v = (jax.lax.dynamic_slice_in_dim(x, i, seq_len) for x in (r_p, d_p, l_p, v_p))
-    return r + d * ((1.0 - lam) * v + lam * targets)
-
-  return jax.lax.fori_loop(0, n, body, targets)
-
-
-@jax.jit
-def _gae_core(r_t, discount_t, lambda_, values):
-  delta_t = r_t + discount_t * values[1:] - values[:-1]
-  zero = jnp.zeros((), delta_t.dtype)
-  return _reverse_scan(lambda a, x: x[0] + x[1] * x[2] * a, zero, (delta_t, discount_t, lambda_))
 
 
 def discounted_returns(r_t, discount_t, v_t, *, stop_target_gradients=False) -> jax.Array:
@@ -100,7 +53,8 @@ def discounted_returns(r_t, discount_t, v_t, *, stop_target_gradients=False) -> 
     chex.assert_equal_shape([r_t, v_t])
     v_t = v_t[-1]
   dtype = jnp.result_type(r_t, discount_t, v_t)
-  returns = _discounted_returns_core(r_t.astype(dtype), discount_t.astype(dtype), v_t.astype(dtype))
+  r_t, discount_t, v_t = r_t.astype(dtype), discount_t.astype(dtype), v_t.astype(dtype)
+  returns = _reverse_scan(lambda g, x: x[0] + x[1] * g, v_t, (r_t, discount_t))
   return maybe_stop_gradient(returns, stop_target_gradients)
 
 
@@ -132,7 +86,13 @@ def lambda_returns(r_t, discount_t, v_t, lambda_=1.0, *, stop_target_gradients=F
   r_t, discount_t, v_t = jnp.asarray(r_t), jnp.asarray(discount_t), jnp.asarray(v_t)
   dtype = jnp.result_type(r_t, discount_t, v_t, lambda_)
   lambda_ = jnp.ones_like(discount_t, dtype=dtype) * lambda_
-  returns = _lambda_returns_core(*(x.astype(dtype) for x in (r_t, discount_t, v_t, lambda_)))
+  r_t, discount_t, v_t, lambda_ = (x.astype(dtype) for x in (r_t, discount_t, v_t, lambda_))
+
+  def step(g, x):
+    r, d, v, lam = x
+    return r + d * ((1.0 - lam) * v + lam * g)
+
+  returns = _reverse_scan(step, v_t[-1], (r_t, discount_t, v_t, lambda_))
   return maybe_stop_gradient(returns, stop_target_gradients)
 
 
@@ -164,14 +124,27 @@ def n_step_bootstrapped_returns(
   chex.assert_rank([r_t, discount_t, v_t, lambda_t], [1, 1, 1, {0, 1}])
   chex.assert_type([r_t, discount_t, v_t, lambda_t], float)
   chex.assert_equal_shape([r_t, discount_t, v_t])
-  if not isinstance(n, int | np.integer) or isinstance(n, bool) or n < 1:
-    raise ValueError(f"n must be a positive Python int, got {n!r}")
-  n = int(n)
+  n = checks.static_int(n, "n")
   r_t, discount_t, v_t = jnp.asarray(r_t), jnp.asarray(discount_t), jnp.asarray(v_t)
   dtype = jnp.result_type(r_t, discount_t, v_t, lambda_t)
   lambda_t = jnp.ones_like(discount_t, dtype=dtype) * lambda_t
-  xs = (x.astype(dtype) for x in (r_t, discount_t, v_t, lambda_t))
-  targets = _n_step_core(*xs, n=n)
+  r_t, discount_t, v_t, lambda_t = (x.astype(dtype) for x in (r_t, discount_t, v_t, lambda_t))
+  seq_len = r_t.shape[0]
+  # Pad to T + n − 1: zero rewards, unit discounts and lambdas, the last value repeated.
+  pad = n - 1
+  r_p = jnp.concatenate([r_t, jnp.zeros((pad,), dtype)])
+  d_p = jnp.concatenate([discount_t, jnp.ones((pad,), dtype)])
+  l_p = jnp.concatenate([lambda_t, jnp.ones((pad,), dtype)])
+  v_p = jnp.concatenate([v_t, jnp.full((pad,), v_t[-1], dtype)])
+  targets = v_p[n - 1 : n - 1 + seq_len]
+
+  # Work backwards over the n steps, each a shifted window of the padded sequences.
+  def body(j, targets):
+    i = n - 1 - j
+    r, d, lam, v = (jax.lax.dynamic_slice_in_dim(x, i, seq_len) for x in (r_p, d_p, l_p, v_p))
+    return r + d * ((1.0 - lam) * v + lam * targets)
+
+  targets = jax.lax.fori_loop(0, n, body, targets)
   return maybe_stop_gradient(targets, stop_target_gradients)
 
 
@@ -206,5 +179,10 @@ def gae(r_t, discount_t, lambda_, values, *, stop_target_gradients=False) -> jax
     )
   dtype = jnp.result_type(r_t, discount_t, values, lambda_)
   lambda_ = jnp.ones_like(discount_t, dtype=dtype) * lambda_
-  advantages = _gae_core(*(x.astype(dtype) for x in (r_t, discount_t, lambda_, values)))
+  r_t, discount_t, lambda_, values = (x.astype(dtype) for x in (r_t, discount_t, lambda_, values))
+  delta_t = r_t + discount_t * values[1:] - values[:-1]
+  zero = jnp.zeros((), delta_t.dtype)
+  advantages = _reverse_scan(
+    lambda a, x: x[0] + x[1] * x[2] * a, zero, (delta_t, discount_t, lambda_)
+  )
   return maybe_stop_gradient(advantages, stop_target_gradients)

@@ -21,15 +21,15 @@ See 'Mathematical Foundations of Reinforcement Learning' by S. Zhao, ch. 7
 
 from __future__ import annotations
 
-import functools
 from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from research import checks
 from research.rl import td
-from research.rl.mdp import TabularMDP, validate_mdp, validate_policy
+from research.rl.mdp import TabularMDP, _as_arrays, validate_mdp, validate_policy
 
 
 class EpisodeStats(NamedTuple):
@@ -140,11 +140,6 @@ def _uniforms(key, num_steps, num_draws, dtype):
 # ---------------------------------------------------------------------------------------------
 
 
-def _check_static_int(value, name, minimum=1):
-  if not isinstance(value, int | np.integer) or isinstance(value, bool) or value < minimum:
-    raise ValueError(f"{name} must be a Python int >= {minimum}, got {value!r}")
-
-
 def _check_table(table, shape, name):
   if tuple(jnp.shape(table)) != tuple(shape):
     raise ValueError(f"{name} must have shape {list(shape)}, got {list(jnp.shape(table))}")
@@ -156,8 +151,8 @@ def _check_episode_args(mdp, table, table_name, terminal_mask, start_state, max_
   _check_table(terminal_mask, (num_states,), "terminal_mask")
   if jnp.ndim(start_state) != 0:
     raise ValueError(f"start_state must be a scalar, got shape {list(jnp.shape(start_state))}")
-  _check_static_int(max_steps, "max_steps")
-  return num_states, num_actions
+  max_steps = checks.static_int(max_steps, "max_steps")
+  return num_states, num_actions, max_steps
 
 
 def _table_dtype(table):
@@ -182,15 +177,15 @@ def _stats(length, ret, done):
 
 
 # ---------------------------------------------------------------------------------------------
-# Episode runners: a validating public function around a jitted core (static scan length).
+# Episode runners: arguments checked at the top (the scan length is a static Python int), then
+# one `lax.scan`; jit them from outside.
 # ---------------------------------------------------------------------------------------------
 
 
 def _prepare(mdp, table, terminal_mask, start_state):
   dtype = _table_dtype(table)
-  mdp = TabularMDP(*mdp)
   return (
-    mdp,
+    _as_arrays(mdp),
     jnp.asarray(table, dtype),
     jnp.asarray(terminal_mask, bool),
     jnp.asarray(start_state, jnp.int32),
@@ -205,23 +200,6 @@ def _advance(active, s, s2, done, term, length, ret, r):
     length + active,
     ret + jnp.where(active, r, 0.0),
   )
-
-
-@functools.partial(jax.jit, static_argnames=("max_steps",))
-def _td0_core(key, v, mdp, policy, s0, terminal_mask, alpha, *, max_steps):
-  def step(carry, u):
-    v, s, done, length, ret = carry
-    active = ~done
-    a = _sample(u[0], policy[s])
-    r, s2, term, discount_t = _env_step(u[1], mdp, s, a, terminal_mask)
-    delta = td.td_learning(v[s], r, discount_t, v[s2])
-    v = v.at[s].add(jnp.where(active, alpha * delta, 0.0))
-    return (v, *_advance(active, s, s2, done, term, length, ret, r)), None
-
-  init = (v, s0, terminal_mask[s0], *_init_stats(v))
-  uniforms = _uniforms(key, max_steps, 2, v.dtype)
-  (v, _, done, length, ret), _ = jax.lax.scan(step, init, uniforms)
-  return v, _stats(length, ret, done)
 
 
 def td0_episode(key, v, mdp: TabularMDP, policy, start_state, terminal_mask, *, alpha, max_steps):
@@ -244,32 +222,26 @@ def td0_episode(key, v, mdp: TabularMDP, policy, start_state, terminal_mask, *, 
   Returns:
     `(v [S], EpisodeStats)`.
   """
-  num_states, num_actions = _check_episode_args(
+  num_states, num_actions, max_steps = _check_episode_args(
     mdp, v, "v", terminal_mask, start_state, max_steps, q=False
   )
   validate_policy(policy, num_states, num_actions)
   mdp, v, terminal_mask, s0 = _prepare(mdp, v, terminal_mask, start_state)
-  return _td0_core(key, v, mdp, policy, s0, terminal_mask, alpha, max_steps=max_steps)
+  policy, alpha = jnp.asarray(policy), jnp.asarray(alpha)
 
-
-@functools.partial(jax.jit, static_argnames=("max_steps",))
-def _sarsa_core(key, q, mdp, s0, terminal_mask, alpha, epsilon, *, max_steps):
   def step(carry, u):
-    q, s, a, done, length, ret = carry
+    v, s, done, length, ret = carry
     active = ~done
-    r, s2, term, discount_t = _env_step(u[0], mdp, s, a, terminal_mask)
-    a2 = _sample(u[1], epsilon_greedy_probs(q[s2], epsilon))
-    delta = td.sarsa(q[s], a, r, discount_t, q[s2], a2)
-    q = q.at[s, a].add(jnp.where(active, alpha * delta, 0.0))
-    s, done, length, ret = _advance(active, s, s2, done, term, length, ret, r)
-    return (q, s, jnp.where(active, a2, a), done, length, ret), None
+    a = _sample(u[0], policy[s])
+    r, s2, term, discount_t = _env_step(u[1], mdp, s, a, terminal_mask)
+    delta = td.td_learning(v[s], r, discount_t, v[s2])
+    v = v.at[s].add(jnp.where(active, alpha * delta, 0.0))
+    return (v, *_advance(active, s, s2, done, term, length, ret, r)), None
 
-  uniforms = _uniforms(key, max_steps + 1, 2, q.dtype)   # row 0 picks a_0 (one RNG site)
-  a0 = _sample(uniforms[0, 0], epsilon_greedy_probs(q[s0], epsilon))
-  uniforms = uniforms[1:]
-  init = (q, s0, a0, terminal_mask[s0], *_init_stats(q))
-  (q, _, _, done, length, ret), _ = jax.lax.scan(step, init, uniforms)
-  return q, _stats(length, ret, done)
+  init = (v, s0, terminal_mask[s0], *_init_stats(v))
+  uniforms = _uniforms(key, max_steps, 2, v.dtype)
+  (v, _, done, length, ret), _ = jax.lax.scan(step, init, uniforms)
+  return v, _stats(length, ret, done)
 
 
 def sarsa_episode(
@@ -297,13 +269,65 @@ def sarsa_episode(
   Returns:
     `(q [S, A], EpisodeStats)`.
   """
-  _check_episode_args(mdp, q, "q", terminal_mask, start_state, max_steps)
+  _, _, max_steps = _check_episode_args(mdp, q, "q", terminal_mask, start_state, max_steps)
   mdp, q, terminal_mask, s0 = _prepare(mdp, q, terminal_mask, start_state)
-  return _sarsa_core(key, q, mdp, s0, terminal_mask, alpha, epsilon, max_steps=max_steps)
+  alpha, epsilon = jnp.asarray(alpha), jnp.asarray(epsilon)
+
+  def step(carry, u):
+    q, s, a, done, length, ret = carry
+    active = ~done
+    r, s2, term, discount_t = _env_step(u[0], mdp, s, a, terminal_mask)
+    a2 = _sample(u[1], epsilon_greedy_probs(q[s2], epsilon))
+    delta = td.sarsa(q[s], a, r, discount_t, q[s2], a2)
+    q = q.at[s, a].add(jnp.where(active, alpha * delta, 0.0))
+    s, done, length, ret = _advance(active, s, s2, done, term, length, ret, r)
+    return (q, s, jnp.where(active, a2, a), done, length, ret), None
+
+  uniforms = _uniforms(key, max_steps + 1, 2, q.dtype)   # row 0 picks a_0 (one RNG site)
+  a0 = _sample(uniforms[0, 0], epsilon_greedy_probs(q[s0], epsilon))
+  uniforms = uniforms[1:]
+  init = (q, s0, a0, terminal_mask[s0], *_init_stats(q))
+  (q, _, _, done, length, ret), _ = jax.lax.scan(step, init, uniforms)
+  return q, _stats(length, ret, done)
 
 
-@functools.partial(jax.jit, static_argnames=("n", "max_steps"))
-def _n_step_sarsa_core(key, q, mdp, s0, terminal_mask, alpha, epsilon, *, n, max_steps):
+def n_step_sarsa_episode(
+  key, q, mdp: TabularMDP, start_state, terminal_mask, *, n, alpha, epsilon, max_steps
+):
+  """One episode of n-step Sarsa with an ε-greedy behaviour.
+
+      G_{τ:τ+n} = Σ_{k<n} γ^k r_{τ+k+1} + γ^n q(s_{τ+n}, a_{τ+n}),
+      q(s_τ, a_τ) ← q(s_τ, a_τ) + α [G_{τ:τ+n} − q(s_τ, a_τ)]
+
+  The last `n` transitions are kept in a window inside the scan; `(s_τ, a_τ)` is updated at
+  step `τ + n − 1`, once `a_{τ+n}` has been chosen (with the `q` of that moment). When the episode
+  terminates, every pending pair is updated in order with its truncated (non-bootstrapped)
+  return; when it is cut at `max_steps` they are updated with returns that bootstrap from
+  `q(s_T, a_T)`. With the same key, `n = 1` takes the same actions and updates as
+  `sarsa_episode`.
+
+  See 'Reinforcement Learning: An Introduction' (2nd ed.) by R. S. Sutton and A. G. Barto,
+  ch. 7.2 (http://incompleteideas.net/book/the-book-2nd.html), and 'Mathematical Foundations of
+  Reinforcement Learning' by S. Zhao, ch. 7.4.
+
+  Args:
+    key: a PRNG key.
+    q: action values `[S, A]`.
+    mdp: a `TabularMDP`.
+    start_state: int scalar.
+    terminal_mask: `bool[S]`, states that end the episode.
+    n: the number of steps (a Python int ≥ 1).
+    alpha: step size, scalar (may be traced).
+    epsilon: exploration rate, scalar (may be traced).
+    max_steps: the scan length (a Python int).
+
+  Returns:
+    `(q [S, A], EpisodeStats)`.
+  """
+  _, _, max_steps = _check_episode_args(mdp, q, "q", terminal_mask, start_state, max_steps)
+  n = checks.static_int(n, "n")
+  mdp, q, terminal_mask, s0 = _prepare(mdp, q, terminal_mask, start_state)
+  alpha, epsilon = jnp.asarray(alpha), jnp.asarray(epsilon)
   dtype = q.dtype
   discount = jnp.asarray(mdp.discount, dtype)
   # weights[i, j] = γ^(j − i) for j ≥ i: the discounted reward sum from window slot i on.
@@ -360,47 +384,6 @@ def _n_step_sarsa_core(key, q, mdp, s0, terminal_mask, alpha, epsilon, *, n, max
   return q, _stats(length, ret, done)
 
 
-def n_step_sarsa_episode(
-  key, q, mdp: TabularMDP, start_state, terminal_mask, *, n, alpha, epsilon, max_steps
-):
-  """One episode of n-step Sarsa with an ε-greedy behaviour.
-
-      G_{τ:τ+n} = Σ_{k<n} γ^k r_{τ+k+1} + γ^n q(s_{τ+n}, a_{τ+n}),
-      q(s_τ, a_τ) ← q(s_τ, a_τ) + α [G_{τ:τ+n} − q(s_τ, a_τ)]
-
-  The last `n` transitions are kept in a window inside the scan; `(s_τ, a_τ)` is updated at
-  step `τ + n − 1`, once `a_{τ+n}` has been chosen (with the `q` of that moment). When the episode
-  terminates, every pending pair is updated in order with its truncated (non-bootstrapped)
-  return; when it is cut at `max_steps` they are updated with returns that bootstrap from
-  `q(s_T, a_T)`. With the same key, `n = 1` takes the same actions and updates as
-  `sarsa_episode`.
-
-  See 'Reinforcement Learning: An Introduction' (2nd ed.) by R. S. Sutton and A. G. Barto,
-  ch. 7.2 (http://incompleteideas.net/book/the-book-2nd.html), and 'Mathematical Foundations of
-  Reinforcement Learning' by S. Zhao, ch. 7.4.
-
-  Args:
-    key: a PRNG key.
-    q: action values `[S, A]`.
-    mdp: a `TabularMDP`.
-    start_state: int scalar.
-    terminal_mask: `bool[S]`, states that end the episode.
-    n: the number of steps (a Python int ≥ 1).
-    alpha: step size, scalar (may be traced).
-    epsilon: exploration rate, scalar (may be traced).
-    max_steps: the scan length (a Python int).
-
-  Returns:
-    `(q [S, A], EpisodeStats)`.
-  """
-  _check_episode_args(mdp, q, "q", terminal_mask, start_state, max_steps)
-  _check_static_int(n, "n")
-  mdp, q, terminal_mask, s0 = _prepare(mdp, q, terminal_mask, start_state)
-  return _n_step_sarsa_core(
-    key, q, mdp, s0, terminal_mask, alpha, epsilon, n=int(n), max_steps=max_steps
-  )
-
-
 def _expected_sarsa_target(q_tm1, a_tm1, r_t, discount_t, q_t, epsilon):
   probs = epsilon_greedy_probs(q_t, epsilon).astype(q_t.dtype)
   return td.expected_sarsa(q_tm1, a_tm1, r_t, discount_t, q_t, probs)
@@ -411,13 +394,9 @@ def _q_learning_target(q_tm1, a_tm1, r_t, discount_t, q_t, epsilon):
   return td.q_learning(q_tm1, a_tm1, r_t, discount_t, q_t)
 
 
-_TARGETS = {"expected_sarsa": _expected_sarsa_target, "q_learning": _q_learning_target}
-
-
-@functools.partial(jax.jit, static_argnames=("target", "max_steps"))
-def _greedy_control_core(key, q, mdp, s0, terminal_mask, alpha, epsilon, *, target, max_steps):
-  """Q-learning and Expected Sarsa: act ε-greedily on the current `q`, then update."""
-  target_fn = _TARGETS[target]
+def _epsilon_greedy_control(target_fn, key, q, mdp, s0, terminal_mask, alpha, epsilon, max_steps):
+  """Q-learning and Expected Sarsa: act ε-greedily on the current `q`, then update `q(s, a)` by
+  `α` times `target_fn`'s TD error (the scan shared by the two runners, on checked arguments)."""
 
   def step(carry, u):
     q, s, done, length, ret = carry
@@ -458,10 +437,11 @@ def expected_sarsa_episode(
   Returns:
     `(q [S, A], EpisodeStats)`.
   """
-  _check_episode_args(mdp, q, "q", terminal_mask, start_state, max_steps)
+  _, _, max_steps = _check_episode_args(mdp, q, "q", terminal_mask, start_state, max_steps)
   mdp, q, terminal_mask, s0 = _prepare(mdp, q, terminal_mask, start_state)
-  return _greedy_control_core(
-    key, q, mdp, s0, terminal_mask, alpha, epsilon, target="expected_sarsa", max_steps=max_steps
+  alpha, epsilon = jnp.asarray(alpha), jnp.asarray(epsilon)
+  return _epsilon_greedy_control(
+    _expected_sarsa_target, key, q, mdp, s0, terminal_mask, alpha, epsilon, max_steps
   )
 
 
@@ -488,31 +468,17 @@ def q_learning_episode(
   Returns:
     `(q [S, A], EpisodeStats)`.
   """
-  _check_episode_args(mdp, q, "q", terminal_mask, start_state, max_steps)
+  _, _, max_steps = _check_episode_args(mdp, q, "q", terminal_mask, start_state, max_steps)
   mdp, q, terminal_mask, s0 = _prepare(mdp, q, terminal_mask, start_state)
-  return _greedy_control_core(
-    key, q, mdp, s0, terminal_mask, alpha, epsilon, target="q_learning", max_steps=max_steps
+  alpha, epsilon = jnp.asarray(alpha), jnp.asarray(epsilon)
+  return _epsilon_greedy_control(
+    _q_learning_target, key, q, mdp, s0, terminal_mask, alpha, epsilon, max_steps
   )
 
 
 # ---------------------------------------------------------------------------------------------
 # Off-policy learning from a behaviour policy's trajectory.
 # ---------------------------------------------------------------------------------------------
-
-
-@functools.partial(jax.jit, static_argnames=("num_steps",))
-def _sample_trajectory_core(key, mdp, policy, s0, *, num_steps):
-  transitions, rewards, discount = mdp
-
-  def step(s, u):
-    a = _sample(u[0], policy[s])
-    s2 = _sample(u[1], transitions[s, a])
-    return s2, (s, a, rewards[s, a], s2)
-
-  uniforms = _uniforms(key, num_steps, 2, jnp.result_type(transitions, float))
-  _, (states, actions, rs, next_states) = jax.lax.scan(step, s0, uniforms)
-  discounts = jnp.full((num_steps,), discount, rs.dtype)
-  return Trajectory(states, actions, rs, next_states, discounts)
 
 
 def sample_trajectory(key, mdp: TabularMDP, policy, start_state, *, num_steps) -> Trajectory:
@@ -532,22 +498,22 @@ def sample_trajectory(key, mdp: TabularMDP, policy, start_state, *, num_steps) -
   """
   num_states, num_actions = validate_mdp(mdp)
   validate_policy(policy, num_states, num_actions)
-  _check_static_int(num_steps, "num_steps")
+  num_steps = checks.static_int(num_steps, "num_steps")
   if jnp.ndim(start_state) != 0:
     raise ValueError(f"start_state must be a scalar, got shape {list(jnp.shape(start_state))}")
   s0 = jnp.asarray(start_state, jnp.int32)
-  return _sample_trajectory_core(key, TabularMDP(*mdp), policy, s0, num_steps=num_steps)
+  transitions, rewards, discount = _as_arrays(mdp)
+  policy = jnp.asarray(policy)
 
+  def step(s, u):
+    a = _sample(u[0], policy[s])
+    s2 = _sample(u[1], transitions[s, a])
+    return s2, (s, a, rewards[s, a], s2)
 
-@jax.jit
-def _q_learning_from_trajectory_core(q, trajectory, alpha):
-  def step(q, x):
-    s, a, r, s2, discount_t = x
-    delta = td.q_learning(q[s], a, r.astype(q.dtype), discount_t.astype(q.dtype), q[s2])
-    return q.at[s, a].add(alpha * delta), None
-
-  q, _ = jax.lax.scan(step, q, tuple(trajectory))
-  return q
+  uniforms = _uniforms(key, num_steps, 2, jnp.result_type(transitions, float))
+  _, (states, actions, rs, next_states) = jax.lax.scan(step, s0, uniforms)
+  discounts = jnp.full((num_steps,), discount, rs.dtype)
+  return Trajectory(states, actions, rs, next_states, discounts)
 
 
 def q_learning_from_trajectory(q, trajectory: Trajectory, *, alpha):
@@ -569,7 +535,16 @@ def q_learning_from_trajectory(q, trajectory: Trajectory, *, alpha):
   if jnp.ndim(q) != 2:
     raise ValueError(f"q must have rank 2 [S, A], got shape {list(jnp.shape(q))}")
   q = jnp.asarray(q, _table_dtype(q))
-  return _q_learning_from_trajectory_core(q, Trajectory(*trajectory), alpha)
+  trajectory = Trajectory(*(jnp.asarray(x) for x in trajectory))
+  alpha = jnp.asarray(alpha)
+
+  def step(q, x):
+    s, a, r, s2, discount_t = x
+    delta = td.q_learning(q[s], a, r.astype(q.dtype), discount_t.astype(q.dtype), q[s2])
+    return q.at[s, a].add(alpha * delta), None
+
+  q, _ = jax.lax.scan(step, q, tuple(trajectory))
+  return q
 
 
 def q_learning_offpolicy(
@@ -626,18 +601,12 @@ def greedy_path(q, mdp: TabularMDP, start_state, terminal_mask, *, max_steps):
     `(states [max_steps + 1], reached)`: the visited states (repeating the terminal state once
     reached) and whether a terminal state was reached.
   """
-  _check_episode_args(mdp, q, "q", terminal_mask, start_state, max_steps)
-  return _greedy_path_core(
-    jnp.asarray(q),
-    jnp.asarray(mdp.transitions),
-    jnp.asarray(terminal_mask, bool),
-    jnp.asarray(start_state, jnp.int32),
-    max_steps=max_steps,
-  )
+  _, _, max_steps = _check_episode_args(mdp, q, "q", terminal_mask, start_state, max_steps)
+  q = jnp.asarray(q)
+  transitions = jnp.asarray(mdp.transitions)
+  terminal_mask = jnp.asarray(terminal_mask, bool)
+  s0 = jnp.asarray(start_state, jnp.int32)
 
-
-@functools.partial(jax.jit, static_argnames=("max_steps",))
-def _greedy_path_core(q, transitions, terminal_mask, s0, *, max_steps):
   def step(carry, _):
     s, done = carry
     a = jnp.argmax(q[s])

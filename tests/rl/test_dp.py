@@ -210,6 +210,11 @@ def test_grid_iteration_counts_fall_with_eval_sweeps():
 # --- Random MDPs --------------------------------------------------------------------------------
 
 
+VALUE_ITERATION = jax.jit(rl.value_iteration)
+POLICY_ITERATION = jax.jit(rl.policy_iteration)
+TRUNCATED_POLICY_ITERATION = jax.jit(rl.truncated_policy_iteration)
+
+
 @pytest.mark.parametrize("discount", [0.0, 0.9, 0.99])
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_random_mdps_solvers_agree_with_brute_force(seed, discount):
@@ -217,11 +222,12 @@ def test_random_mdps_solvers_agree_with_brute_force(seed, discount):
   v_star = np_value_iteration(mdp)
   scale = max(1.0, float(np.abs(v_star).max()))
   atol = 2e-6 * scale / (1.0 - discount) + 1e-6
-  vi = rl.value_iteration(mdp)
-  pi = rl.policy_iteration(mdp)
-  tpi = rl.truncated_policy_iteration(mdp, eval_sweeps=10)
-  tpi_1 = rl.truncated_policy_iteration(mdp, eval_sweeps=1)
-  tpi_big = rl.truncated_policy_iteration(mdp, eval_sweeps=2_000)
+  # Jitted once for all nine cases (the solvers do not jit internally; eval_sweeps is traced).
+  vi = VALUE_ITERATION(mdp)
+  pi = POLICY_ITERATION(mdp)
+  tpi = TRUNCATED_POLICY_ITERATION(mdp, eval_sweeps=10)
+  tpi_1 = TRUNCATED_POLICY_ITERATION(mdp, eval_sweeps=1)
+  tpi_big = TRUNCATED_POLICY_ITERATION(mdp, eval_sweeps=2_000)
   for name, result in [("vi", vi), ("pi", pi), ("tpi", tpi), ("tpi_big", tpi_big)]:
     assert bool(result.converged), name
     np.testing.assert_allclose(result.values, v_star, atol=atol, err_msg=name)
@@ -265,13 +271,13 @@ def test_initial_values():
 
 def test_argument_errors():
   mdp = rl.gridworld()
-  with pytest.raises(ValueError, match="eval_sweeps must be a positive integer"):
+  with pytest.raises(ValueError, match="eval_sweeps must be an integer >= 1"):
     rl.truncated_policy_iteration(mdp, eval_sweeps=0)
   with pytest.raises(ValueError, match="tol must be > 0"):
     rl.value_iteration(mdp, tol=0.0)
-  with pytest.raises(ValueError, match="max_iterations must be a positive integer"):
+  with pytest.raises(ValueError, match="max_iterations must be an integer >= 1"):
     rl.policy_iteration(mdp, max_iterations=0)
-  with pytest.raises(ValueError, match="num_iterations must be a non-negative Python int"):
+  with pytest.raises(ValueError, match="num_iterations must be a Python int >= 0"):
     rl.value_iteration_trace(mdp, jnp.zeros(25), num_iterations=-1)
   with pytest.raises(ValueError, match="v_star must have shape"):
     rl.value_iteration_trace(mdp, jnp.zeros(24), num_iterations=3)
@@ -310,8 +316,43 @@ def test_vmap_over_a_batch_of_random_mdps():
     v_star = np_value_iteration(mdp)
     np.testing.assert_allclose(vi.values[i], v_star, atol=1e-4)
     np.testing.assert_allclose(pi.values[i], v_star, atol=1e-4)
-    assert int(vi.iterations[i]) == int(rl.value_iteration(mdp).iterations)
-    assert int(pi.iterations[i]) == int(rl.policy_iteration(mdp).iterations)
+    assert int(vi.iterations[i]) == int(VALUE_ITERATION(mdp).iterations)
+    assert int(pi.iterations[i]) == int(POLICY_ITERATION(mdp).iterations)
+
+
+EAGER_AND_JIT = {
+  "value_iteration": lambda mdp, v_star: rl.value_iteration(mdp, tol=1e-5),
+  "policy_iteration": lambda mdp, v_star: rl.policy_iteration(mdp),
+  "truncated_policy_iteration": lambda mdp, v_star: rl.truncated_policy_iteration(
+    mdp, eval_sweeps=3, max_iterations=50
+  ),
+  "value_iteration_trace": lambda mdp, v_star: rl.value_iteration_trace(
+    mdp, v_star, num_iterations=10
+  ),
+  "truncated_policy_iteration_trace": lambda mdp, v_star: rl.truncated_policy_iteration_trace(
+    mdp, v_star, eval_sweeps=3, num_iterations=5
+  ),
+  "policy_iteration_trace": lambda mdp, v_star: rl.policy_iteration_trace(
+    mdp, v_star, num_iterations=4
+  ),
+  "random_mdp": lambda mdp, v_star: rl.random_mdp(jax.random.key(3), 7, 2, discount=0.8),
+}
+
+
+@pytest.mark.parametrize("name", sorted(EAGER_AND_JIT))
+def test_eager_and_jitted_calls_agree(name):
+  # No jit inside the library: the user's jit (static ints closed over) gives the eager result.
+  fn = EAGER_AND_JIT[name]
+  mdp = rl.random_mdp(jax.random.key(1), 12, 3, discount=0.9)
+  v_star = jnp.asarray(np_value_iteration(mdp), jnp.float32)
+  eager, jitted = fn(mdp, v_star), jax.jit(fn)(mdp, v_star)
+  assert jax.tree.structure(eager) == jax.tree.structure(jitted)
+  for x, y in zip(jax.tree.leaves(eager), jax.tree.leaves(jitted), strict=True):
+    assert x.dtype == y.dtype and x.shape == y.shape, name
+    if jnp.issubdtype(x.dtype, jnp.floating):
+      np.testing.assert_allclose(x, y, rtol=1e-6, atol=1e-6, err_msg=name)
+    else:  # iteration counts, convergence flags
+      np.testing.assert_array_equal(x, y, err_msg=name)
 
 
 # --- Error traces -------------------------------------------------------------------------------

@@ -136,9 +136,9 @@ def test_random_mdp():
 
 def test_random_mdp_argument_errors():
   key = jax.random.key(3)
-  with pytest.raises(ValueError, match="num_states"):
+  with pytest.raises(ValueError, match="num_states must be a Python int >= 1"):
     rl.random_mdp(key, 0, 2)
-  with pytest.raises(ValueError, match="num_actions"):
+  with pytest.raises(ValueError, match="num_actions must be a Python int >= 1"):
     rl.random_mdp(key, 3, 2.5)
 
 

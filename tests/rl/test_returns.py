@@ -135,7 +135,16 @@ def _trajectory(seed, length):
 
 
 SETTINGS = settings(max_examples=25, deadline=None)
-LENGTHS = st.sampled_from([1, 6])  # few shapes: each compiles once
+LENGTHS = st.sampled_from([1, 6])  # few shapes: each compiles once (through the jitted copies)
+
+# research.rl does not jit internally (users jit, as with rlax): the property tests call these
+# jitted copies, so that each shape compiles once rather than on every eager call.
+discounted_returns = jax.jit(rl.discounted_returns, static_argnames="stop_target_gradients")
+lambda_returns = jax.jit(rl.lambda_returns, static_argnames="stop_target_gradients")
+n_step_bootstrapped_returns = jax.jit(
+  rl.n_step_bootstrapped_returns, static_argnames=("n", "stop_target_gradients")
+)
+gae = jax.jit(rl.gae, static_argnames="stop_target_gradients")
 
 
 @SETTINGS
@@ -143,13 +152,13 @@ LENGTHS = st.sampled_from([1, 6])  # few shapes: each compiles once
 def test_lambda_returns_against_loop(seed, length, lambda_):
   r, d, v, lam = _trajectory(seed, length)
   np.testing.assert_allclose(
-    rl.lambda_returns(r, d, v[1:], np.float32(lambda_)),
+    lambda_returns(r, d, v[1:], np.float32(lambda_)),
     py_lambda(r, d, v[1:], lambda_),
     rtol=1e-4,
     atol=1e-4,
   )
   np.testing.assert_allclose(
-    rl.lambda_returns(r, d, v[1:], lam), py_lambda(r, d, v[1:], lam), rtol=1e-4, atol=1e-4
+    lambda_returns(r, d, v[1:], lam), py_lambda(r, d, v[1:], lam), rtol=1e-4, atol=1e-4
   )
 
 
@@ -160,13 +169,13 @@ def test_lambda_extremes(seed, length):
   v_t = v[1:]
   # λ = 1: discounted returns bootstrapped from the last value.
   np.testing.assert_allclose(
-    rl.lambda_returns(r, d, v_t, 1.0), rl.discounted_returns(r, d, v_t[-1]), rtol=1e-5, atol=1e-5
+    lambda_returns(r, d, v_t, 1.0), discounted_returns(r, d, v_t[-1]), rtol=1e-5, atol=1e-5
   )
   np.testing.assert_allclose(
-    rl.discounted_returns(r, d, v_t[-1]), py_discounted(r, d, v_t[-1]), rtol=1e-4, atol=1e-4
+    discounted_returns(r, d, v_t[-1]), py_discounted(r, d, v_t[-1]), rtol=1e-4, atol=1e-4
   )
   # λ = 0: one-step targets.
-  np.testing.assert_allclose(rl.lambda_returns(r, d, v_t, 0.0), r + d * v_t, rtol=1e-5, atol=1e-5)
+  np.testing.assert_allclose(lambda_returns(r, d, v_t, 0.0), r + d * v_t, rtol=1e-5, atol=1e-5)
 
 
 @SETTINGS
@@ -179,12 +188,12 @@ def test_lambda_extremes(seed, length):
 def test_n_step_against_loop(seed, length, n, lambda_):
   r, d, v, _ = _trajectory(seed, length)
   v_t = v[1:]
-  got = rl.n_step_bootstrapped_returns(r, d, v_t, n, lambda_t=lambda_)
+  got = n_step_bootstrapped_returns(r, d, v_t, n, lambda_t=lambda_)
   np.testing.assert_allclose(got, py_n_step(r, d, v_t, n, lambda_), rtol=1e-4, atol=1e-4)
   if n == 1:
     np.testing.assert_allclose(got, r + d * v_t, rtol=1e-5, atol=1e-5)
   if n >= length:
-    np.testing.assert_allclose(got, rl.lambda_returns(r, d, v_t, lambda_), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(got, lambda_returns(r, d, v_t, lambda_), rtol=1e-5, atol=1e-5)
 
 
 @SETTINGS
@@ -192,13 +201,36 @@ def test_n_step_against_loop(seed, length, n, lambda_):
 def test_gae_against_loop_and_extremes(seed, length, lambda_):
   r, d, v, _ = _trajectory(seed, length)
   np.testing.assert_allclose(
-    rl.gae(r, d, np.float32(lambda_), v), py_gae(r, d, lambda_, v), rtol=1e-4, atol=1e-4
+    gae(r, d, np.float32(lambda_), v), py_gae(r, d, lambda_, v), rtol=1e-4, atol=1e-4
   )
   # λ = 1: discounted returns minus values; λ = 0: the TD errors.
   np.testing.assert_allclose(
-    rl.gae(r, d, 1.0, v), rl.discounted_returns(r, d, v[-1]) - v[:-1], rtol=1e-4, atol=1e-4
+    gae(r, d, 1.0, v), discounted_returns(r, d, v[-1]) - v[:-1], rtol=1e-4, atol=1e-4
   )
-  np.testing.assert_allclose(rl.gae(r, d, 0.0, v), r + d * v[1:] - v[:-1], rtol=1e-5, atol=1e-5)
+  np.testing.assert_allclose(gae(r, d, 0.0, v), r + d * v[1:] - v[:-1], rtol=1e-5, atol=1e-5)
+
+
+# --- Eager and jitted calls ---------------------------------------------------------------------
+
+EAGER_AND_JIT = {
+  "discounted_returns": lambda r, d, v, lam: rl.discounted_returns(r, d, v[1:]),
+  "lambda_returns": lambda r, d, v, lam: rl.lambda_returns(r, d, v[1:], lam),
+  "n_step": lambda r, d, v, lam: rl.n_step_bootstrapped_returns(r, d, v[1:], 3, lambda_t=lam),
+  "gae": lambda r, d, v, lam: rl.gae(r, d, lam, v),
+  "gae_stop_gradient": lambda r, d, v, lam: rl.gae(r, d, 0.9, v, stop_target_gradients=True),
+}
+
+
+@pytest.mark.parametrize("name", sorted(EAGER_AND_JIT))
+def test_eager_and_jitted_calls_agree(name):
+  # No jit inside the library: an eager call and the user's jit (static ints, here n = 3, and
+  # flags closed over) compute the same ops; only XLA's fusion under jit may round differently.
+  fn = EAGER_AND_JIT[name]
+  for length in (1, 7):
+    args = _trajectory(length, length)
+    eager, jitted = fn(*args), jax.jit(fn)(*args)
+    assert eager.dtype == jitted.dtype == jnp.float32 and eager.shape == (length,)
+    np.testing.assert_allclose(eager, jitted, rtol=1e-6, atol=1e-6)
 
 
 # --- Gradients, shapes and arguments ------------------------------------------------------------
@@ -218,9 +250,9 @@ def test_stop_target_gradients():
 
 def test_argument_checks():
   r, d, v, _ = _trajectory(0, 4)
-  with pytest.raises(ValueError, match="n must be a positive Python int"):
+  with pytest.raises(ValueError, match="n must be a Python int >= 1"):
     rl.n_step_bootstrapped_returns(r, d, v[1:], 0)
-  with pytest.raises(ValueError, match="n must be a positive Python int"):
+  with pytest.raises(ValueError, match="n must be a Python int >= 1"):
     rl.n_step_bootstrapped_returns(r, d, v[1:], 2.0)
   with pytest.raises(ValueError, match=r"values must have shape \[T \+ 1\] = \[5\]"):
     rl.gae(r, d, 0.9, v[1:])

@@ -119,7 +119,14 @@ def py_n_step_sarsa(q, nxt, rew, term, s0, n, alpha, max_steps):
     t += 1
 
 
-MAX_STEPS = 12  # one scan length for all small cases, so each runner compiles once
+MAX_STEPS = 12  # one scan length for all small cases, so each jitted runner compiles once
+# The runners do not jit internally (users jit, as with rlax): the per-case tests below call these
+# jitted copies, so that each compiles once for all cases instead of on every eager call.
+SARSA = jax.jit(rl.sarsa_episode, static_argnames="max_steps")
+Q_LEARNING = jax.jit(rl.q_learning_episode, static_argnames="max_steps")
+EXPECTED_SARSA = jax.jit(rl.expected_sarsa_episode, static_argnames="max_steps")
+N_STEP_SARSA = jax.jit(rl.n_step_sarsa_episode, static_argnames=("n", "max_steps"))
+TD0 = jax.jit(rl.td0_episode, static_argnames="max_steps")
 CASES = [
   # (seed, terminal state?): episodes that end at the terminal state after 2 to 11 steps (some
   # shorter than n), and episodes cut at MAX_STEPS (with and without a terminal state).
@@ -143,14 +150,14 @@ def test_one_step_agents_match_python(seed, use_terminal):
   mdp, nxt, rew, q0, terminal = small_problem(seed)
   term = _mask(use_terminal, terminal)
   key = jax.random.key(seed)
-  q, stats = rl.sarsa_episode(key, q0, mdp, 0, term, alpha=0.5, epsilon=0.0, max_steps=max_steps)
+  q, stats = SARSA(key, q0, mdp, 0, term, alpha=0.5, epsilon=0.0, max_steps=max_steps)
   q_ref, length, ret, done = py_sarsa(q0, nxt, rew, term, 0, 0.5, max_steps)
   np.testing.assert_allclose(q, q_ref, atol=1e-4)
   assert int(stats.length) == length and bool(stats.terminated) == done
   np.testing.assert_allclose(stats.return_, ret, atol=1e-4)
 
   q_ref, length, ret, done = py_q_learning(q0, nxt, rew, term, 0, 0.5, max_steps)
-  for runner in (rl.q_learning_episode, rl.expected_sarsa_episode):  # ε = 0: the same target
+  for runner in (Q_LEARNING, EXPECTED_SARSA):  # ε = 0: the same target
     q, stats = runner(key, q0, mdp, 0, term, alpha=0.5, epsilon=0.0, max_steps=max_steps)
     np.testing.assert_allclose(q, q_ref, atol=1e-4)
     assert int(stats.length) == length and bool(stats.terminated) == done
@@ -158,7 +165,7 @@ def test_one_step_agents_match_python(seed, use_terminal):
   actions = np.random.default_rng(seed).integers(0, A, S)
   policy = np.eye(A, dtype=np.float32)[actions]
   v0 = q0[:, 0]
-  v, _ = rl.td0_episode(key, v0, mdp, policy, 0, term, alpha=0.5, max_steps=max_steps)
+  v, _ = TD0(key, v0, mdp, policy, 0, term, alpha=0.5, max_steps=max_steps)
   np.testing.assert_allclose(v, py_td0(v0, actions, nxt, rew, term, 0, 0.5, max_steps), atol=1e-4)
 
 
@@ -168,7 +175,7 @@ def test_n_step_sarsa_matches_python(seed, use_terminal, n):
   max_steps = MAX_STEPS
   mdp, nxt, rew, q0, terminal = small_problem(seed)
   term = _mask(use_terminal, terminal)
-  q, stats = rl.n_step_sarsa_episode(
+  q, stats = N_STEP_SARSA(
     jax.random.key(0), q0, mdp, 0, term, n=n, alpha=0.5, epsilon=0.0, max_steps=max_steps
   )
   q_ref, length = py_n_step_sarsa(q0, nxt, rew, term, 0, n, 0.5, max_steps)
@@ -267,6 +274,55 @@ def test_argument_errors():
     rl.sarsa_episode(key, q0, mdp._replace(discount=1.0), 0, terminal, **kwargs)
 
 
+EPISODE_RUNNERS = {
+  "sarsa": rl.sarsa_episode,
+  "expected_sarsa": rl.expected_sarsa_episode,
+  "q_learning": rl.q_learning_episode,
+  "n_step_sarsa": functools.partial(rl.n_step_sarsa_episode, n=3),
+}
+
+
+@pytest.mark.parametrize("name", sorted(EPISODE_RUNNERS))
+def test_eager_and_jitted_episodes_agree(name):
+  # No jit inside the library: the user's jit (max_steps and n closed over, step size and
+  # exploration traced) takes the same actions and makes the same updates as an eager call.
+  runner = EPISODE_RUNNERS[name]
+  mdp, _, _, q0, terminal = small_problem(3)
+
+  def run(key, q, alpha, epsilon):
+    return runner(key, q, mdp, 0, terminal, alpha=alpha, epsilon=epsilon, max_steps=MAX_STEPS)
+
+  for seed in range(2):
+    key = jax.random.key(seed)
+    q, stats = run(key, q0, 0.3, 0.4)
+    q_jit, stats_jit = jax.jit(run)(key, q0, 0.3, 0.4)
+    np.testing.assert_allclose(q, q_jit, rtol=1e-6, atol=1e-6)
+    assert int(stats.length) == int(stats_jit.length) > 0
+    assert bool(stats.terminated) == bool(stats_jit.terminated)
+    np.testing.assert_allclose(stats.return_, stats_jit.return_, rtol=1e-6)
+
+
+def test_eager_and_jitted_td0_trajectory_and_greedy_path_agree():
+  mdp, _, _, q0, terminal = small_problem(3)
+  key, policy = jax.random.key(0), np.full((S, A), 1.0 / A, np.float32)
+
+  def td0(key, v):
+    return rl.td0_episode(key, v, mdp, policy, 0, terminal, alpha=0.5, max_steps=MAX_STEPS)
+
+  def offpolicy(key, q):
+    trajectory = rl.sample_trajectory(key, mdp, policy, 0, num_steps=50)
+    return trajectory, rl.q_learning_from_trajectory(q, trajectory, alpha=0.2)
+
+  def path(q):
+    return rl.greedy_path(q, mdp, 0, terminal, max_steps=MAX_STEPS)
+
+  for fn, args in ((td0, (key, q0[:, 0])), (offpolicy, (key, q0)), (path, (q0,))):
+    eager, jitted = fn(*args), jax.jit(fn)(*args)
+    for x, y in zip(jax.tree.leaves(eager), jax.tree.leaves(jitted), strict=True):
+      assert x.dtype == y.dtype and x.shape == y.shape
+      np.testing.assert_allclose(x, y, rtol=1e-6, atol=1e-6)
+
+
 # --- The book's chapter-7 grid-world experiments ------------------------------------------------
 
 CH7_MDP = rl.gridworld(r_boundary=-10.0, r_forbidden=-10.0, r_target=0.0, r_other=-1.0)
@@ -353,7 +409,7 @@ def test_off_policy_q_learning_learns_the_optimal_policy():
 
 def test_sample_trajectory_and_learning_from_it():
   mdp = rl.gridworld()
-  # The same trajectory as q_learning_offpolicy's above (same key, same jitted program).
+  # The same trajectory as q_learning_offpolicy's above (same key, same computation).
   traj = rl.sample_trajectory(OFF_POLICY_KEY, mdp, UNIFORM, rl.START_STATE, num_steps=100_000)
   states, actions = np.asarray(traj.states), np.asarray(traj.actions)
   next_states, rewards = np.asarray(traj.next_states), np.asarray(traj.rewards)
