@@ -123,6 +123,24 @@ def _pi_step(mdp, v, tie_tol):
 
 # ---------------------------------------------------------------------------------------------
 # Solvers (lax.while_loop).
+
+
+def _iterate_until_stable(mdp, step, v0, tol, max_iterations, tie_tol) -> DPResult:
+  """`v ← step(v)` from `v0` until `‖v_new − v‖∞ < tol` or `max_iterations` (value iteration and
+  truncated policy iteration), then the greedy policy of the last values."""
+
+  def cond(carry):
+    k, _, delta = carry
+    return (k < max_iterations) & (delta >= tol)
+
+  def body(carry):
+    k, v, _ = carry
+    v_new = step(v)
+    return k + 1, v_new, jnp.max(jnp.abs(v_new - v))
+
+  init = (jnp.zeros((), jnp.int32), v0, jnp.asarray(jnp.inf, v0.dtype))
+  k, v, delta = jax.lax.while_loop(cond, body, init)
+  return _result(mdp, v, k, delta < tol, tie_tol)
 # ---------------------------------------------------------------------------------------------
 
 
@@ -156,18 +174,8 @@ def value_iteration(
   v0 = _initial_values(initial_values, num_states, jnp.result_type(mdp.rewards, float))
   mdp = _as_arrays(mdp)
 
-  def cond(carry):
-    k, _, delta = carry
-    return (k < max_iterations) & (delta >= tol)
-
-  def body(carry):
-    k, v, _ = carry
-    v_new = _vi_step(mdp, v)
-    return k + 1, v_new, jnp.max(jnp.abs(v_new - v))
-
-  init = (jnp.zeros((), jnp.int32), v0, jnp.asarray(jnp.inf, v0.dtype))
-  k, v, delta = jax.lax.while_loop(cond, body, init)
-  return _result(mdp, v, k, delta < tol, tie_tol)
+  return _iterate_until_stable(mdp, lambda v: _vi_step(mdp, v), v0, tol, max_iterations,
+                               tie_tol)
 
 
 def truncated_policy_iteration(
@@ -207,18 +215,8 @@ def truncated_policy_iteration(
   v0 = _initial_values(initial_values, num_states, jnp.result_type(mdp.rewards, float))
   mdp = _as_arrays(mdp)
 
-  def cond(carry):
-    k, _, delta = carry
-    return (k < max_iterations) & (delta >= tol)
-
-  def body(carry):
-    k, v, _ = carry
-    v_new = _tpi_step(mdp, v, eval_sweeps)
-    return k + 1, v_new, jnp.max(jnp.abs(v_new - v))
-
-  init = (jnp.zeros((), jnp.int32), v0, jnp.asarray(jnp.inf, v0.dtype))
-  k, v, delta = jax.lax.while_loop(cond, body, init)
-  return _result(mdp, v, k, delta < tol, tie_tol)
+  return _iterate_until_stable(mdp, lambda v: _tpi_step(mdp, v, eval_sweeps), v0, tol,
+                               max_iterations, tie_tol)
 
 
 def policy_iteration(
