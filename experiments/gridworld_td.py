@@ -119,12 +119,7 @@ def make(config) -> Experiment:
       metrics[f"{name}/start_error"] = jnp.abs(new_q[name][start].max() - v_star_task[start])
     # TD(0) on the continuing task, continuing from where the last chunk stopped.
     td_traj = rl.sample_trajectory(k_td, grid, uniform, state["s_td"], num_steps=td_steps)
-
-    def td_update(v, x):
-      s, r, s2, d = x
-      return v.at[s].add(alpha * rl.td_learning(v[s], r, d, v[s2])), None
-    v_td, _ = jax.lax.scan(td_update, state["v_td"], (td_traj.states, td_traj.rewards,
-                                                      td_traj.next_states, td_traj.discounts))
+    v_td = rl.td0_from_trajectory(state["v_td"], td_traj, alpha=alpha)
     # Off-policy Q-learning from the uniform behaviour policy.
     off_traj = rl.sample_trajectory(k_off, grid, uniform, state["s_off"], num_steps=off_steps)
     q_off = rl.q_learning_from_trajectory(state["q_off"], off_traj, alpha=alpha)

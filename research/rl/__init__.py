@@ -89,6 +89,7 @@ from research.rl.tabular import (
   sample_trajectory,
   sarsa_episode,
   td0_episode,
+  td0_from_trajectory,
 )
 from research.rl.td import expected_sarsa, q_learning, sarsa, td_learning
 from research.rng import categorical_from_uniform, epsilon_greedy_from_uniform, uniform_from_bits
@@ -175,6 +176,7 @@ __all__ = [
   "q_learning_episode",
   "sample_trajectory",
   "q_learning_from_trajectory",
+  "td0_from_trajectory",
   "q_learning_offpolicy",
   "greedy_path",
   # policy-gradient losses

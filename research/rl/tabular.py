@@ -516,6 +516,39 @@ def sample_trajectory(key, mdp: TabularMDP, policy, start_state, *, num_steps) -
   return Trajectory(states, actions, rs, next_states, discounts)
 
 
+def td0_from_trajectory(v, trajectory: Trajectory, *, alpha):
+  """TD(0) evaluation over a fixed trajectory, one update per transition in order.
+
+      v(s_t) ← v(s_t) + α [r_{t+1} + discount_t v(s_{t+1}) − v(s_t)]
+
+  The trajectory's behaviour policy is the evaluated one (on-policy, as in `td0_episode`, but
+  on a continuing task: `sample_trajectory` does not stop at terminal states).
+
+  See 'Mathematical Foundations of Reinforcement Learning' by S. Zhao, ch. 7.1.
+
+  Args:
+    v: state values `[S]`.
+    trajectory: a `Trajectory` of `[T]` arrays.
+    alpha: step size, scalar (may be traced).
+
+  Returns:
+    The updated `v` `[S]`.
+  """
+  if jnp.ndim(v) != 1:
+    raise ValueError(f"v must have rank 1 [S], got shape {list(jnp.shape(v))}")
+  v = jnp.asarray(v, _table_dtype(v))
+  trajectory = Trajectory(*(jnp.asarray(x) for x in trajectory))
+  alpha = jnp.asarray(alpha)
+
+  def step(v, x):
+    s, _, r, s2, discount_t = x
+    delta = td.td_learning(v[s], r.astype(v.dtype), discount_t.astype(v.dtype), v[s2])
+    return v.at[s].add(alpha * delta), None
+
+  v, _ = jax.lax.scan(step, v, tuple(trajectory))
+  return v
+
+
 def q_learning_from_trajectory(q, trajectory: Trajectory, *, alpha):
   """Off-policy Q-learning over a fixed trajectory, one update per transition in order.
 

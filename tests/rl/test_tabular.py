@@ -323,6 +323,27 @@ def test_eager_and_jitted_td0_trajectory_and_greedy_path_agree():
       np.testing.assert_allclose(x, y, rtol=1e-6, atol=1e-6)
 
 
+def test_td0_from_trajectory_matches_a_float64_loop_and_converges_to_v_pi():
+  mdp, _, _, _, _ = small_problem(5)
+  policy = np.full((S, A), 1.0 / A, np.float32)
+  trajectory = rl.sample_trajectory(jax.random.key(2), mdp, policy, 0, num_steps=400)
+  v = rl.td0_from_trajectory(jnp.zeros(S), trajectory, alpha=0.1)
+  ref = np.zeros(S)
+  for s, _, r, s2, d in zip(*(np.asarray(x, np.float64) for x in trajectory), strict=True):
+    s, s2 = int(s), int(s2)
+    ref[s] += 0.1 * (r + d * ref[s2] - ref[s])
+  np.testing.assert_allclose(v, ref, rtol=1e-5, atol=1e-5)
+  jitted = jax.jit(lambda v, t: rl.td0_from_trajectory(v, t, alpha=0.1))(jnp.zeros(S), trajectory)
+  np.testing.assert_allclose(jitted, v, rtol=1e-6, atol=1e-6)
+  # A long run with a small step size approaches v_π (the continuing task's values).
+  long = rl.sample_trajectory(jax.random.key(3), mdp, policy, 0, num_steps=40_000)
+  v_long = rl.td0_from_trajectory(jnp.zeros(S), long, alpha=0.01)
+  v_pi = rl.policy_evaluation(mdp, jnp.asarray(policy))
+  assert float(jnp.max(jnp.abs(v_long - v_pi))) < 0.15 * max(1.0, float(jnp.max(jnp.abs(v_pi))))
+  with pytest.raises(ValueError, match=r"v must have rank 1"):
+    rl.td0_from_trajectory(jnp.zeros((S, A)), trajectory, alpha=0.1)
+
+
 # --- The book's chapter-7 grid-world experiments ------------------------------------------------
 
 CH7_MDP = rl.gridworld(r_boundary=-10.0, r_forbidden=-10.0, r_target=0.0, r_other=-1.0)
