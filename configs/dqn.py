@@ -12,7 +12,7 @@ copied every 500 steps, γ 0.99, a 120-84 ReLU Q-network, 5e5 steps.
 Expected (measured on the 2-core CPU, load ≈ 1.3, 8 seeds, mean ± 95% Student-t CI): CartPole-v1
 training return 469.4 ± 19.7, greedy 480.4 ± 46.4 (7 seeds at 500, one at 343: DQN is less stable
 than PPO), about 2 minutes, 35k env steps/s; Acrobot-v1 −89.8 ± 1.5, greedy −85.2 ± 2.9, about
-2.5 minutes at load ≈ 2.5. Another CPU gives other digits (equal in distribution). The
+2.7 minutes at load ≈ 2.5. Another CPU gives other digits (equal in distribution). The
 published figures (gymnax README: CartPole-v1 500, Acrobot-v1 ≈ −80) are PPO's, the
 environments' solved levels.
 The `GridWorld` variant learns the exact optimal Q-values of Zhao's grid world (a test).

@@ -16,7 +16,7 @@ count, as in Zoology).
 See 'Zoology: Measuring and Improving Recall in Efficient Language Models' by Arora et al.
 (https://arxiv.org/abs/2312.04927).
 
-    python launch.py --config=configs/mqar.py            # ≈ 19 min on the 2-core CPU
+    python launch.py --config=configs/mqar.py            # ≈ 18 min on the 2-core CPU at load ≈ 3
     python launch.py --config=configs/mqar.py:long       # 3,000 updates, 1 seed (≈ 14 min)
     python launch.py --config=configs/mqar.py:no_conv    # no short convolution (≈ 7 min)
 

@@ -19,8 +19,8 @@ the inputs: trig/positive MSE ratio ∝ exp(−4xᵀy)), trig features are bette
 than iid ones. Measured: trig iid MSE = Lemma 2 at 180/180 settings, positive at 132/132 with
 ‖x + y‖² ≤ 2 (heavier log-normal tails fall short of it); trig/positive MSE ratio 3·10⁷ at
 ‖x‖ = 2, 170°; orthogonal/iid MSE ratio 0.14–0.17 for trig features while ‖x − y‖² ≲ 1, 0.72–1.00
-for positive ones. Runtime on the shared 2-core CPU: 89 s of draws after 20 s of compilation
-(2 s from the cache), 2–3 min wall under load.
+for positive ones. Runtime on the shared 2-core CPU: ≈ 60 s at load ≈ 3.5 (compilation
+10 s).
 """
 
 from research.runtime import base_config, select_variant

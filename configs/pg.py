@@ -13,7 +13,7 @@ lr 1e-3, entropy 0.01, value coefficient 0.5, gradient norm 0.5, 5e5 steps. Netw
 Expected (measured on the 2-core CPU, load ≈ 1.3, 8 seeds, mean ± 95% Student-t CI):
 last-chunk training return REINFORCE 479.1 ± 19.0 (greedy 473.5 ± 39.3), with baseline
 489.9 ± 5.6 (greedy 497.8 ± 5.3), A2C 491.9 ± 7.0 (greedy 499.4 ± 1.4), against CartPole's solved
-level 500 (gymnax README); compile 6.5 s, about a minute in all.
+level 500 (gymnax README); compile 6.5 s, ≈ 50 s in all.
 """
 
 from research.runtime import base_config, select_variant

@@ -19,7 +19,10 @@ def _commands():
     text = path.read_text().replace("\\\\\n", " ").replace("\\\n", " ")
     for match in re.finditer(r"python (launch\.py|-m [\w.]+)([^`\n|#]*)", text):
       command = match.group(0).strip()
-      if "..." not in command and "<" not in command and command != "python -m pytest":
+      for quote in "\"'":   # a command that ends a quoted one, e.g. ssh --command "... python ..."
+        if command.count(quote) % 2:
+          command = command.rstrip(quote)
+      if "..." not in command and "<" not in command and not command.startswith("python -m pytest"):
         found.append((path.name, command))   # placeholders like --config=... are prose
   return found
 
@@ -51,3 +54,23 @@ def test_adding_an_experiment_shows_the_bandit_files_as_they_are():
   blocks = re.findall(r"```python\n(.*?)```", section, re.S)
   assert blocks == [(ROOT / "experiments/bandit.py").read_text(),
                     (ROOT / "configs/bandit.py").read_text()]
+
+
+def test_pytest_commands_name_test_paths_that_exist():
+  text = (ROOT / "README.md").read_text()
+  commands = re.findall(r"python -m pytest([^`\n]*)", text)
+  paths = [arg for c in commands for arg in c.split() if arg.startswith("tests")]
+  assert paths, "the README names a fast subset of the tests"
+  for path in paths:
+    assert (ROOT / path.split("::")[0]).exists(), path
+
+
+def test_the_library_example_runs():
+  """The 'Using the library' example, executed as written."""
+  text = (ROOT / "README.md").read_text()
+  section = text[text.index("## Using the library"):text.index("## Adding an experiment")]
+  (code,) = re.findall(r"```python\n(.*?)```", section, re.S)
+  namespace = {}
+  exec(compile(code, "README.md", "exec"), namespace)  # noqa: S102
+  assert namespace["out"].shape == (2, 128, 4, 16)
+  assert namespace["v_star"].shape == (25,)

@@ -154,7 +154,9 @@ def run(experiment: Experiment, config, workdir, *, progress: bool = True, resta
     init_compiled = init_all.lower(seed_index, hparams).compile()
     compile_seconds += time.perf_counter() - t
     state = init_compiled(seed_index, hparams)
-  echo(f"{num_members} members ({len(members.points)} sweep points × {members.num_seeds} seeds) "
+  points = len(members.points)
+  echo(f"{num_members} members ({points} sweep point{'s' if points != 1 else ''} × "
+       f"{members.num_seeds} seeds) "
        f"on {jax.device_count()} device(s), {jax.process_count()} process(es); "
        f"compiled in {compile_seconds:.2f} s")
 
