@@ -9,7 +9,7 @@ the grid and on random MDPs (mean and 95% CI over seeds), and ‖v_k − v*‖�
 
 Expected: the γ = 0.9, r_forbidden = −1 table equals the book's to 0.1 (max |Δ| < 0.05); on
 the grid PI needs fewer iterations than truncated PI, which needs fewer than VI. Runtime on a
-2-core CPU: about 12 s, mostly compilation.
+2-core CPU: ≈ 5 s at load ≈ 0.6, half of it compilation.
 """
 
 from research.runtime import base_config, select_variant

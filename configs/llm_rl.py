@@ -39,7 +39,8 @@ Expected (measured, 8 seeds, mean ± 95% Student-t CI): the SFT policy starts at
 at 80–86 % held-out accuracy (avg@2, sampled); naive GRPO beats REINFORCE-mean by 5.4 ± 1.4
 points (paired); no rung of the DAPO ladder changes held-out accuracy significantly (full DAPO −
 naive GRPO +0.3 ± 2.4). Runtime: about 9 minutes on the 2-core CPU at load ≈ 3 (510 s of RL,
-5.1 s per iteration of all 88 members) with a warm compilation cache. `:smoke` ≈ 35 s.
+5.1 s per iteration of all 88 members) with a warm compilation cache. `:smoke`: ≈ 10 s cold, ≈ 5 s
+warm, at load ≈ 0.8.
 
 Reference numbers (cited, not matched; a 32B model on AIME 2024, DAPO Table 1): naive GRPO 30,
 + overlong filtering 36, + clip-higher 38, + soft overlong punishment 41, + token-level loss 42,
