@@ -30,7 +30,9 @@ class MetricsWriter:
   """Appends one JSON line per chunk to `metrics.jsonl` and scalars to TensorBoard.
 
   On resume from chunk `start`, lines for chunks ≥ `start` (written after the checkpoint that is
-  being resumed) are dropped first, so the file always matches the restored history.
+  being resumed) are dropped first, so the file always matches the restored history; on a fresh
+  start (an earlier attempt of the same run that saved no checkpoint) its TensorBoard events go
+  with its lines.
   """
 
   def __init__(self, workdir: pathlib.Path, *, start_chunk: int, tensorboard: bool = True):
@@ -40,6 +42,9 @@ class MetricsWriter:
               if line.strip() and json.loads(line)["chunk"] < start_chunk]
       self.path.write_text("".join(line + "\n" for line in kept))
     self.file = self.path.open("a")
+    if start_chunk == 0:  # a fresh start: an earlier attempt's events would show as a second run
+      for events in (workdir / "tensorboard").glob("events.out.tfevents.*"):
+        events.unlink()
     self.tb = None
     if tensorboard:
       from tensorboardX import SummaryWriter  # imported lazily: it is slow to import

@@ -228,3 +228,18 @@ def test_a_shorter_run_is_refused_and_leaves_the_record_alone(tmp_path):
     _run(tmp_path, make=toy.make(num_chunks=2), num_chunks=2)
   assert workdir_lib.read_record(tmp_path).config["num_chunks"] == 4
   assert json.loads((tmp_path / "config.json").read_text())["num_chunks"] == 4
+
+
+def test_a_fresh_start_after_an_attempt_without_checkpoints_keeps_one_set_of_events(tmp_path):
+  """An attempt killed before its first checkpoint leaves a record, metrics and TensorBoard
+  events; the next launch starts afresh and its files describe only the new attempt."""
+  _run(tmp_path, tensorboard=True)
+  for step in workdir_lib.checkpoint_steps(tmp_path):   # as if killed before the first save
+    shutil.rmtree(tmp_path / workdir_lib.CHECKPOINTS / str(step))
+  assert workdir_lib.read_record(tmp_path) is not None and not workdir_lib.has_checkpoints(tmp_path)
+  messages = []
+  _run(tmp_path, tensorboard=True, messages=messages)
+  assert not any("resumed" in m for m in messages)
+  assert len(list((tmp_path / "tensorboard").glob("events.out.tfevents.*"))) == 1
+  lines = (tmp_path / "metrics.jsonl").read_text().splitlines()
+  assert [json.loads(line)["chunk"] for line in lines] == [0, 1, 2, 3]
