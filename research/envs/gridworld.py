@@ -23,7 +23,7 @@ import jax.numpy as jnp
 from flax import struct
 from gymnax.environments import environment, spaces
 
-from research.rl.mdp import (
+from research.rl.grid_mdp import (
   GRID_NEXT_STATE,
   GRID_REWARD_KIND,
   GRID_SHAPE,
@@ -31,9 +31,9 @@ from research.rl.mdp import (
   NUM_GRID_STATES,
   START_STATE,
   TARGET_STATE,
-  TabularMDP,
   gridworld,
 )
+from research.rl.mdp import TabularMDP
 
 OBSERVATIONS = ("one_hot", "coordinates")
 

@@ -20,7 +20,7 @@ from research.rl.dp import (
   value_iteration,
   value_iteration_trace,
 )
-from research.rl.mdp import (
+from research.rl.grid_mdp import (
   ACTION_ARROWS,
   ACTION_NAMES,
   FORBIDDEN_CELLS,
@@ -29,20 +29,22 @@ from research.rl.mdp import (
   START_STATE,
   TARGET_CELL,
   TARGET_STATE,
-  TabularMDP,
   cell_to_state,
   gridworld,
   gridworld_terminal_mask,
   policy_to_arrows,
-  random_mdp,
   render_policy,
   render_values,
   state_to_cell,
+  values_to_grid,
+)
+from research.rl.mdp import (
+  TabularMDP,
+  random_mdp,
   validate_discount,
   validate_mdp,
   validate_policy,
   validate_values,
-  values_to_grid,
 )
 from research.rl.pg_losses import (
   bootstrap_truncations,
