@@ -165,6 +165,9 @@ def epsilon_greedy_from_uniform(u, q, epsilon) -> jax.Array:
       a = ⌊(u / ε) · A⌋ if u < ε, else argmax_a q[a] (ties to the lowest index)
 
   Given `u < ε`, `u / ε` is uniform on `[0, 1)`, so the random branch is uniform over actions.
+  Greedy ties go to the lowest index: for network outputs (DQN) ties have probability zero, and
+  one uniform per action keeps the draw at one threefry site. For tables that start at equal
+  values use `research.rl.epsilon_greedy`, which shares the greedy mass among tied actions.
 
   Args:
     u: `[...]` uniforms.

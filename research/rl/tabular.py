@@ -98,7 +98,8 @@ def epsilon_greedy(key, q, epsilon) -> jax.Array:
   """Samples an ε-greedy action: uniform with probability ε, else greedy.
 
   Ties between maximal values are broken uniformly at random (so a table initialised to zeros
-  explores instead of always taking action 0).
+  explores instead of always taking action 0); `research.rng.epsilon_greedy_from_uniform`, for
+  network outputs, sends ties to the lowest index.
 
       P(a) = ε / A + (1 − ε) · 1[q[a] = max q] / |argmax q|
 
