@@ -74,3 +74,17 @@ def test_the_library_example_runs():
   exec(compile(code, "README.md", "exec"), namespace)  # noqa: S102
   assert namespace["out"].shape == (2, 128, 4, 16)
   assert namespace["v_star"].shape == (25,)
+
+
+def test_python_c_commands_run():
+  """Every `python -c "..."` line in the README runs from the clone's root."""
+  import subprocess
+  import sys
+
+  text = (ROOT / "README.md").read_text()
+  snippets = re.findall(r'^python -c "([^"]+)"$', text, re.M)
+  assert snippets
+  for code in snippets:
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
+                            text=True, timeout=120)
+    assert result.returncode == 0, (code, result.stderr[-500:])
