@@ -517,6 +517,19 @@ def sample_trajectory(key, mdp: TabularMDP, policy, start_state, *, num_steps) -
   return Trajectory(states, actions, rs, next_states, discounts)
 
 
+def _scan_trajectory(update, table, trajectory, alpha, *, name, layout):
+  """`table ← update(table, transition, α)` over a fixed trajectory's transitions, in order."""
+  rank = len(layout.split(","))
+  if jnp.ndim(table) != rank:
+    raise ValueError(f"{name} must have rank {rank} [{layout}], got shape "
+                     f"{list(jnp.shape(table))}")
+  table = jnp.asarray(table, _table_dtype(table))
+  trajectory = Trajectory(*(jnp.asarray(x) for x in trajectory))
+  alpha = jnp.asarray(alpha)
+  table, _ = jax.lax.scan(lambda t, x: (update(t, x, alpha), None), table, tuple(trajectory))
+  return table
+
+
 def td0_from_trajectory(v, trajectory: Trajectory, *, alpha):
   """TD(0) evaluation over a fixed trajectory, one update per transition in order.
 
@@ -535,19 +548,12 @@ def td0_from_trajectory(v, trajectory: Trajectory, *, alpha):
   Returns:
     The updated `v` `[S]`.
   """
-  if jnp.ndim(v) != 1:
-    raise ValueError(f"v must have rank 1 [S], got shape {list(jnp.shape(v))}")
-  v = jnp.asarray(v, _table_dtype(v))
-  trajectory = Trajectory(*(jnp.asarray(x) for x in trajectory))
-  alpha = jnp.asarray(alpha)
-
-  def step(v, x):
+  def update(v, x, alpha):
     s, _, r, s2, discount_t = x
     delta = td.td_learning(v[s], r.astype(v.dtype), discount_t.astype(v.dtype), v[s2])
-    return v.at[s].add(alpha * delta), None
+    return v.at[s].add(alpha * delta)
 
-  v, _ = jax.lax.scan(step, v, tuple(trajectory))
-  return v
+  return _scan_trajectory(update, v, trajectory, alpha, name="v", layout="S")
 
 
 def q_learning_from_trajectory(q, trajectory: Trajectory, *, alpha):
@@ -566,19 +572,12 @@ def q_learning_from_trajectory(q, trajectory: Trajectory, *, alpha):
   Returns:
     The updated `q` `[S, A]`.
   """
-  if jnp.ndim(q) != 2:
-    raise ValueError(f"q must have rank 2 [S, A], got shape {list(jnp.shape(q))}")
-  q = jnp.asarray(q, _table_dtype(q))
-  trajectory = Trajectory(*(jnp.asarray(x) for x in trajectory))
-  alpha = jnp.asarray(alpha)
-
-  def step(q, x):
+  def update(q, x, alpha):
     s, a, r, s2, discount_t = x
     delta = td.q_learning(q[s], a, r.astype(q.dtype), discount_t.astype(q.dtype), q[s2])
-    return q.at[s, a].add(alpha * delta), None
+    return q.at[s, a].add(alpha * delta)
 
-  q, _ = jax.lax.scan(step, q, tuple(trajectory))
-  return q
+  return _scan_trajectory(update, q, trajectory, alpha, name="q", layout="S, A")
 
 
 def q_learning_offpolicy(
